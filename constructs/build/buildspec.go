@@ -1,0 +1,55 @@
+package build
+
+// Buildspec is the inline buildspec, kept as data so tests can run its
+// commands with bash exactly as the project emits them.
+type Buildspec struct {
+	PreBuild  []string
+	Build     []string
+	PostBuild []string
+}
+
+// Spec returns the buildspec. Its commands read REPOSITORY_URI,
+// REPOSITORY_NAME, CONTAINER_NAME and COMMIT_ID, and CodeBuild's own
+// AWS_DEFAULT_REGION, CODEBUILD_RESOLVED_SOURCE_VERSION and
+// CODEBUILD_BUILD_SUCCEEDING. Commands never call exit 0: in CodeBuild each
+// command runs on its own, so control flow stays inside one command.
+func Spec() Buildspec {
+	return Buildspec{
+		PreBuild: []string{
+			`COMMIT="${COMMIT_ID:-${CODEBUILD_RESOLVED_SOURCE_VERSION:-}}"; if [ -z "$COMMIT" ]; then echo "error: no commit id: COMMIT_ID and CODEBUILD_RESOLVED_SOURCE_VERSION are both empty" >&2; exit 1; fi`,
+			`IMAGE_TAG="${COMMIT:0:12}"; IMAGE_URI="$REPOSITORY_URI:$IMAGE_TAG"; echo "Image: $IMAGE_URI"`,
+			`echo "Logging in to ${REPOSITORY_URI%%/*}"; aws ecr get-login-password --region "$AWS_DEFAULT_REGION" | docker login --username AWS --password-stdin "${REPOSITORY_URI%%/*}"`,
+			`if FOUND="$(aws ecr describe-images --repository-name "$REPOSITORY_NAME" --image-ids imageTag="$IMAGE_TAG" 2>&1)"; then IMAGE_EXISTS=true; echo "$IMAGE_URI is already in the repository: reusing it"; elif printf '%s' "$FOUND" | grep -q ImageNotFoundException; then IMAGE_EXISTS=false; else echo "error: cannot tell whether $IMAGE_URI exists: $FOUND" >&2; exit 1; fi`,
+		},
+		Build: []string{
+			`if [ "$IMAGE_EXISTS" != true ] && ! grep -Eiq '^FROM[[:space:]].*[[:space:]]AS[[:space:]]+test[[:space:]]*$' Dockerfile; then echo "error: the Dockerfile has no stage named test; add one that runs the unit tests" >&2; exit 1; fi`,
+			`if [ "$IMAGE_EXISTS" != true ]; then echo "Running unit tests (Dockerfile stage test)"; docker build --target test .; fi`,
+			`if [ "$IMAGE_EXISTS" != true ]; then docker build --tag "$IMAGE_URI" .; fi`,
+		},
+		PostBuild: []string{
+			`if [ "${CODEBUILD_BUILD_SUCCEEDING:-0}" != 1 ]; then echo "error: build or unit tests failed; $IMAGE_URI was not pushed" >&2; exit 1; fi`,
+			`if [ "$IMAGE_EXISTS" != true ]; then docker push "$IMAGE_URI"; fi`,
+			`printf '[{"name":"%s","imageUri":"%s"}]\n' "$CONTAINER_NAME" "$IMAGE_URI" > ` + OutputFile,
+		},
+	}
+}
+
+func (s Buildspec) object() *map[string]interface{} {
+	phase := func(commands []string) map[string]interface{} {
+		return map[string]interface{}{"on-failure": "ABORT", "commands": commands}
+	}
+	post := map[string]interface{}{"commands": s.PostBuild}
+	return &map[string]interface{}{
+		"version": "0.2",
+		"env": map[string]interface{}{
+			"shell":              "bash",
+			"exported-variables": []string{VarImageTag, VarImageURI},
+		},
+		"phases": map[string]interface{}{
+			"pre_build":  phase(s.PreBuild),
+			"build":      phase(s.Build),
+			"post_build": post,
+		},
+		"artifacts": map[string]interface{}{"files": []string{OutputFile}},
+	}
+}

@@ -1,0 +1,189 @@
+// Package validator provides the Lambda function that gates an image before
+// deploy and verifies the rollout after it, recording every outcome in the
+// state table. The function's code is lambda/validator, built by this
+// construct as a linux/arm64 asset.
+package validator
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecr"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Severity is the lowest ECR finding severity that rejects an image.
+type Severity string
+
+// Severities, from most to least severe; SeverityNone disables the check.
+const (
+	SeverityCritical Severity = "CRITICAL"
+	SeverityHigh     Severity = "HIGH"
+	SeverityMedium   Severity = "MEDIUM"
+	SeverityLow      Severity = "LOW"
+	SeverityNone     Severity = "NONE"
+)
+
+// Severities lists the allowed values, in order.
+var Severities = []Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityNone}
+
+// PackagePath is the function's Go package, relative to the module root.
+const PackagePath = "lambda/validator"
+
+// Props configures the validator.
+type Props struct {
+	// FunctionName is the Lambda function name.
+	FunctionName string
+	// Environment names the environment in notifications.
+	Environment string
+	// Table records every outcome.
+	Table awsdynamodb.ITable
+	// Repository holds the images the gate inspects.
+	Repository awsecr.IRepository
+	// Topic receives rejections and errors.
+	Topic awssns.ITopic
+	// Key encrypts the table, the topic and the function's logs.
+	Key awskms.IKey
+	// Service is the ECS service the verify mode inspects.
+	Service awsecs.IBaseService
+	// ContainerName is the container that must run the new image.
+	ContainerName string
+	// ScanFailSeverity is the lowest finding severity that rejects an image.
+	// Default: CRITICAL.
+	ScanFailSeverity Severity
+	// ScanMaxWait bounds the total wait for a scan or a rollout.
+	// Default: 15 minutes.
+	ScanMaxWait time.Duration
+	// LogGroupName of the function's log group.
+	// Default: /aws/lambda/{FunctionName}.
+	LogGroupName string
+	// LogRetention of the function's logs.
+	// Default: one week.
+	LogRetention awslogs.RetentionDays
+	// ModuleDir is the Go module root that holds lambda/validator.
+	// Default: found by walking up from the working directory to go.mod.
+	ModuleDir string
+}
+
+// Validator is the function and its log group.
+type Validator struct {
+	constructs.Construct
+	Function awslambda.Function
+	LogGroup awslogs.LogGroup
+}
+
+// LogGroupName is the default log group name of a function.
+func LogGroupName(functionName string) string {
+	return "/aws/lambda/" + functionName
+}
+
+// New creates the function and grants it exactly the AWS operations its code
+// calls (see lambda/validator/ports.go).
+func New(scope constructs.Construct, id string, props Props) *Validator {
+	this := constructs.NewConstruct(scope, jsii.String(id))
+	severity := props.ScanFailSeverity
+	if severity == "" {
+		severity = SeverityCritical
+	}
+	maxWait := props.ScanMaxWait
+	if maxWait == 0 {
+		maxWait = 15 * time.Minute
+	}
+	logGroupName := props.LogGroupName
+	if logGroupName == "" {
+		logGroupName = LogGroupName(props.FunctionName)
+	}
+	retention := props.LogRetention
+	if retention == "" {
+		retention = awslogs.RetentionDays_ONE_WEEK
+	}
+
+	code, err := assetCode(props.ModuleDir)
+	if err != nil {
+		panic(fmt.Errorf("validator: %w", err))
+	}
+
+	logGroup := awslogs.NewLogGroup(this, jsii.String("LogGroup"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String(logGroupName),
+		Retention:     retention,
+		EncryptionKey: props.Key,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+
+	fn := awslambda.NewFunction(this, jsii.String("Function"), &awslambda.FunctionProps{
+		FunctionName: jsii.String(props.FunctionName),
+		Description:  jsii.String("Gates images on their ECR scan before deploy and verifies the ECS rollout after it"),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         code,
+		MemorySize:   jsii.Number(256),
+		// Each invocation makes a handful of AWS calls; waits are continuation
+		// tokens, not sleeps.
+		Timeout:  awscdk.Duration_Seconds(jsii.Number(60)),
+		LogGroup: logGroup,
+		Environment: &map[string]*string{
+			"STATE_TABLE":           props.Table.TableName(),
+			"ECR_REPOSITORY":        props.Repository.RepositoryName(),
+			"ECR_REPOSITORY_URI":    props.Repository.RepositoryUri(),
+			"SNS_TOPIC_ARN":         props.Topic.TopicArn(),
+			"SCAN_FAIL_SEVERITY":    jsii.String(string(severity)),
+			"SCAN_MAX_WAIT_SECONDS": jsii.String(strconv.Itoa(int(maxWait.Seconds()))),
+			"ECS_CLUSTER":           props.Service.Cluster().ClusterName(),
+			"ECS_SERVICE":           props.Service.ServiceName(),
+			"CONTAINER_NAME":        jsii.String(props.ContainerName),
+			"ENVIRONMENT":           jsii.String(props.Environment),
+		},
+	})
+
+	// gate
+	props.Repository.Grant(fn, jsii.String("ecr:DescribeImages"), jsii.String("ecr:DescribeImageScanFindings"))
+	// history: append only, so PutItem (and GetItem to recognise its own item
+	// after a retried write) and nothing that could change an item.
+	props.Table.Grant(fn, jsii.String("dynamodb:PutItem"), jsii.String("dynamodb:GetItem"))
+	props.Key.Grant(fn, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
+	// notify: also grants the key actions SNS needs for an encrypted topic.
+	props.Topic.GrantPublish(fn)
+	// verify
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("ecs:DescribeServices"),
+		Resources: &[]*string{props.Service.ServiceArn()},
+	}))
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		// DescribeTaskDefinition has no resource-level permissions.
+		Actions:   jsii.Strings("ecs:DescribeTaskDefinition"),
+		Resources: jsii.Strings("*"),
+	}))
+	return &Validator{Construct: this, Function: fn, LogGroup: logGroup}
+}
+
+func assetCode(moduleDir string) (awslambda.Code, error) {
+	if moduleDir == "" {
+		root, err := ModuleRoot(".")
+		if err != nil {
+			return nil, err
+		}
+		moduleDir = root
+	}
+	bundler := &goBundler{moduleDir: moduleDir, pkg: PackagePath}
+	hash, err := bundler.sourceHash()
+	if err != nil {
+		return nil, err
+	}
+	return awslambda.Code_FromAsset(jsii.String(moduleDir), &awss3assets.AssetOptions{
+		AssetHashType: awscdk.AssetHashType_CUSTOM,
+		AssetHash:     jsii.String(hash),
+		Bundling:      bundler.options(),
+	}), nil
+}

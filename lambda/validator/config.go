@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// defaultMaxWait bounds the total time a job waits for a scan or a rollout
+// when SCAN_MAX_WAIT_SECONDS is not set.
+const defaultMaxWait = 900 * time.Second
+
+// Config is the validator's environment, set by the stack and read once per
+// container in main.
+type Config struct {
+	Table         string   // STATE_TABLE
+	Repository    string   // ECR_REPOSITORY (name)
+	RepositoryURI string   // ECR_REPOSITORY_URI
+	TopicARN      string   // SNS_TOPIC_ARN
+	Threshold     Severity // SCAN_FAIL_SEVERITY
+	Cluster       string   // ECS_CLUSTER
+	Service       string   // ECS_SERVICE
+	Container     string   // CONTAINER_NAME
+	Environment   string   // ENVIRONMENT (suffix, e.g. dev)
+	MaxWait       time.Duration
+}
+
+// required lists the variables every job needs; a missing one fails every job.
+var required = []string{
+	"STATE_TABLE", "ECR_REPOSITORY", "ECR_REPOSITORY_URI", "SNS_TOPIC_ARN",
+	"SCAN_FAIL_SEVERITY", "ECS_CLUSTER", "ECS_SERVICE", "CONTAINER_NAME", "ENVIRONMENT",
+}
+
+// LoadConfig reads the environment through getenv. It returns what it could
+// read along with the error, so the validator can still notify and record.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	c := Config{
+		Table:         get("STATE_TABLE"),
+		Repository:    get("ECR_REPOSITORY"),
+		RepositoryURI: strings.TrimSuffix(get("ECR_REPOSITORY_URI"), "/"),
+		TopicARN:      get("SNS_TOPIC_ARN"),
+		Cluster:       get("ECS_CLUSTER"),
+		Service:       get("ECS_SERVICE"),
+		Container:     get("CONTAINER_NAME"),
+		Environment:   get("ENVIRONMENT"),
+		MaxWait:       defaultMaxWait,
+	}
+	var problems, missing []string
+	for _, k := range required {
+		if get(k) == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		problems = append(problems, "missing environment variables: "+strings.Join(missing, ", "))
+	}
+	if s := get("SCAN_FAIL_SEVERITY"); s != "" {
+		sev, err := parseSeverity(strings.ToUpper(s))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("SCAN_FAIL_SEVERITY %q is not one of CRITICAL, HIGH, MEDIUM, LOW, NONE", s))
+		}
+		c.Threshold = sev
+	}
+	if s := get("SCAN_MAX_WAIT_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 || n > 7*24*3600 {
+			problems = append(problems, fmt.Sprintf("SCAN_MAX_WAIT_SECONDS %q is not a number of seconds between 1 and 604800", s))
+		} else {
+			c.MaxWait = time.Duration(n) * time.Second
+		}
+	}
+	if len(problems) > 0 {
+		return c, fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// environmentName is what messages call the environment, even when unset.
+func (c Config) environmentName() string {
+	if c.Environment == "" {
+		return "unknown"
+	}
+	return c.Environment
+}

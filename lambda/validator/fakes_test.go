@@ -1,0 +1,359 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+)
+
+// Hand-written fakes, one per port, recording what they were asked.
+
+type fakeImages struct {
+	out   *ecr.DescribeImagesOutput
+	err   error
+	panic bool
+	calls []*ecr.DescribeImagesInput
+}
+
+func (f *fakeImages) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
+	f.calls = append(f.calls, in)
+	if f.panic {
+		panic("fake DescribeImages exploded")
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.out == nil {
+		return &ecr.DescribeImagesOutput{}, nil
+	}
+	return f.out, nil
+}
+
+type fakeFindings struct {
+	out   *ecr.DescribeImageScanFindingsOutput
+	err   error
+	calls []*ecr.DescribeImageScanFindingsInput
+}
+
+func (f *fakeFindings) DescribeImageScanFindings(_ context.Context, in *ecr.DescribeImageScanFindingsInput, _ ...func(*ecr.Options)) (*ecr.DescribeImageScanFindingsOutput, error) {
+	f.calls = append(f.calls, in)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.out == nil {
+		return &ecr.DescribeImageScanFindingsOutput{}, nil
+	}
+	return f.out, nil
+}
+
+type fakeServices struct {
+	out   *ecs.DescribeServicesOutput
+	err   error
+	calls []*ecs.DescribeServicesInput
+}
+
+func (f *fakeServices) DescribeServices(_ context.Context, in *ecs.DescribeServicesInput, _ ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
+	f.calls = append(f.calls, in)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.out == nil {
+		return &ecs.DescribeServicesOutput{}, nil
+	}
+	return f.out, nil
+}
+
+type fakeTaskDefs struct {
+	defs  map[string]*ecstypes.TaskDefinition // by ARN
+	err   error
+	calls []*ecs.DescribeTaskDefinitionInput
+}
+
+func (f *fakeTaskDefs) DescribeTaskDefinition(_ context.Context, in *ecs.DescribeTaskDefinitionInput, _ ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error) {
+	f.calls = append(f.calls, in)
+	if f.err != nil {
+		return nil, f.err
+	}
+	td, ok := f.defs[aws.ToString(in.TaskDefinition)]
+	if !ok {
+		return nil, &ecstypes.ClientException{Message: aws.String("Unable to describe task definition.")}
+	}
+	return &ecs.DescribeTaskDefinitionOutput{TaskDefinition: td}, nil
+}
+
+// fakeTable is a table with the state table's key schema and the conditional
+// put's semantics.
+type fakeTable struct {
+	items map[string]map[string]ddbtypes.AttributeValue
+	// putErr fails every put with it.
+	putErr error
+	// resendFirst stores the first put and then fails it with the condition
+	// error, as an SDK retry of a put that had in fact succeeded would.
+	resendFirst bool
+	// noAllOld leaves the item out of condition errors (a server without
+	// ReturnValuesOnConditionCheckFailure), forcing the GetItem fallback.
+	noAllOld bool
+	getErr   error
+	// hideFromGet makes GetItem find nothing.
+	hideFromGet bool
+	puts, gets  int
+}
+
+func itemKey(item map[string]ddbtypes.AttributeValue) string {
+	return attrS(item, "deploymentId") + "|" + attrN(item, "timestamp")
+}
+
+func (f *fakeTable) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	f.puts++
+	if f.putErr != nil {
+		return nil, f.putErr
+	}
+	if f.items == nil {
+		f.items = map[string]map[string]ddbtypes.AttributeValue{}
+	}
+	if aws.ToString(in.ConditionExpression) == "" {
+		return nil, fmt.Errorf("fake table: unconditional put would overwrite")
+	}
+	k := itemKey(in.Item)
+	if existing, ok := f.items[k]; ok {
+		return nil, f.conditionFailed(existing, in)
+	}
+	f.items[k] = in.Item
+	if f.resendFirst && f.puts == 1 {
+		return nil, f.conditionFailed(in.Item, in)
+	}
+	return &dynamodb.PutItemOutput{}, nil
+}
+
+func (f *fakeTable) conditionFailed(existing map[string]ddbtypes.AttributeValue, in *dynamodb.PutItemInput) error {
+	e := &ddbtypes.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
+	if !f.noAllOld && in.ReturnValuesOnConditionCheckFailure == ddbtypes.ReturnValuesOnConditionCheckFailureAllOld {
+		e.Item = existing
+	}
+	return e
+}
+
+func (f *fakeTable) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	f.gets++
+	if f.getErr != nil {
+		return nil, f.getErr
+	}
+	if !aws.ToBool(in.ConsistentRead) {
+		return nil, fmt.Errorf("fake table: read back must be consistent")
+	}
+	if f.hideFromGet {
+		return &dynamodb.GetItemOutput{}, nil
+	}
+	return &dynamodb.GetItemOutput{Item: f.items[itemKey(in.Key)]}, nil
+}
+
+// records returns the items in key order.
+func (f *fakeTable) records() []map[string]ddbtypes.AttributeValue {
+	keys := make([]string, 0, len(f.items))
+	for k := range f.items {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]map[string]ddbtypes.AttributeValue, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, f.items[k])
+	}
+	return out
+}
+
+type fakeTopic struct {
+	err  error
+	msgs []*sns.PublishInput
+}
+
+func (f *fakeTopic) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	f.msgs = append(f.msgs, in)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &sns.PublishOutput{MessageId: aws.String("msg-1")}, nil
+}
+
+type fakePipeline struct {
+	successErr, failureErr error
+	successes              []*codepipeline.PutJobSuccessResultInput
+	failures               []*codepipeline.PutJobFailureResultInput
+}
+
+func (f *fakePipeline) PutJobSuccessResult(_ context.Context, in *codepipeline.PutJobSuccessResultInput, _ ...func(*codepipeline.Options)) (*codepipeline.PutJobSuccessResultOutput, error) {
+	f.successes = append(f.successes, in)
+	if f.successErr != nil {
+		return nil, f.successErr
+	}
+	return &codepipeline.PutJobSuccessResultOutput{}, nil
+}
+
+func (f *fakePipeline) PutJobFailureResult(_ context.Context, in *codepipeline.PutJobFailureResultInput, _ ...func(*codepipeline.Options)) (*codepipeline.PutJobFailureResultOutput, error) {
+	f.failures = append(f.failures, in)
+	if f.failureErr != nil {
+		return nil, f.failureErr
+	}
+	return &codepipeline.PutJobFailureResultOutput{}, nil
+}
+
+// world is one set of fakes and a handler on them.
+type world struct {
+	images   fakeImages
+	findings fakeFindings
+	services fakeServices
+	taskDefs fakeTaskDefs
+	table    fakeTable
+	topic    fakeTopic
+	pipeline fakePipeline
+	logs     bytes.Buffer
+	cfg      Config
+	cfgErr   error
+	now      time.Time
+}
+
+const (
+	testRepoURI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/cicd-pipeline-dev"
+	testDigest  = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	testTag     = "abc123"
+	testExec    = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+	testJob     = "11111111-2222-3333-4444-555555555555"
+	testSecret  = "wJalrXUtnFEMI-K7MDENG-SECRETKEY"
+	testToken   = "FwoGZXIvYXdzE-SESSIONTOKEN"
+)
+
+var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func testConfig() Config {
+	return Config{
+		Table:         "cicd-pipeline-dev-state",
+		Repository:    "cicd-pipeline-dev",
+		RepositoryURI: testRepoURI,
+		TopicARN:      "arn:aws:sns:us-east-1:123456789012:cicd-pipeline-dev",
+		Threshold:     SeverityHigh,
+		Cluster:       "production-cluster",
+		Service:       "cicd-pipeline-dev",
+		Container:     "app",
+		Environment:   "dev",
+		MaxWait:       defaultMaxWait,
+	}
+}
+
+func newWorld() *world { return &world{cfg: testConfig(), now: testNow} }
+
+func (w *world) handler() *Handler {
+	log := slog.New(slog.NewJSONHandler(&w.logs, nil))
+	return NewHandler(w.cfg, w.cfgErr, Deps{
+		Images: &w.images, Findings: &w.findings, Services: &w.services, TaskDefs: &w.taskDefs,
+		Put: &w.table, Get: &w.table, Topics: &w.topic, Succeed: &w.pipeline, Fail: &w.pipeline,
+	}, log, func() time.Time { return w.now })
+}
+
+// awsCalls counts every call made to any fake.
+func (w *world) awsCalls() int {
+	return len(w.images.calls) + len(w.findings.calls) + len(w.services.calls) + len(w.taskDefs.calls) +
+		w.table.puts + w.table.gets + len(w.topic.msgs) + len(w.pipeline.successes) + len(w.pipeline.failures)
+}
+
+// jobEventJSON builds a CodePipeline job event with artifact credentials that
+// must never show up in logs or messages.
+func jobEventJSON(jobID, userParameters, continuationToken string) []byte {
+	ev := map[string]any{
+		"CodePipeline.job": map[string]any{
+			"id":        jobID,
+			"accountId": "123456789012",
+			"data": map[string]any{
+				"actionConfiguration": map[string]any{"configuration": map[string]any{
+					"FunctionName": "validator", "UserParameters": userParameters}},
+				"inputArtifacts":  []any{},
+				"outputArtifacts": []any{},
+				"artifactCredentials": map[string]any{
+					"accessKeyId": "AKIAEXAMPLEKEYID", "secretAccessKey": testSecret, "sessionToken": testToken},
+				"continuationToken": continuationToken,
+			},
+		},
+	}
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+func params(mode, tag, exec string) string {
+	b, _ := json.Marshal(map[string]string{"mode": mode, "imageTag": tag, "executionId": exec})
+	return string(b)
+}
+
+func tokenAt(mode Mode, since time.Time, attempt int) string {
+	return continuation{Mode: mode, Since: since.UnixMilli(), Attempt: attempt}.encode()
+}
+
+// Builders for SDK answers.
+
+func imageOut(scan ecrtypes.ScanStatus) *ecr.DescribeImagesOutput {
+	d := ecrtypes.ImageDetail{
+		ImageDigest:    aws.String(testDigest),
+		ImageTags:      []string{testTag},
+		ImagePushedAt:  aws.Time(testNow.Add(-5 * time.Minute)),
+		RepositoryName: aws.String("cicd-pipeline-dev"),
+	}
+	if scan != "" {
+		d.ImageScanStatus = &ecrtypes.ImageScanStatus{Status: scan, Description: aws.String("scan " + string(scan))}
+	}
+	return &ecr.DescribeImagesOutput{ImageDetails: []ecrtypes.ImageDetail{d}}
+}
+
+func findingsOut(scan ecrtypes.ScanStatus, counts map[string]int32) *ecr.DescribeImageScanFindingsOutput {
+	return &ecr.DescribeImageScanFindingsOutput{
+		ImageScanStatus:   &ecrtypes.ImageScanStatus{Status: scan, Description: aws.String("described " + string(scan))},
+		ImageScanFindings: &ecrtypes.ImageScanFindings{FindingSeverityCounts: counts},
+	}
+}
+
+const (
+	tdNew = "arn:aws:ecs:us-east-1:123456789012:task-definition/app:8"
+	tdOld = "arn:aws:ecs:us-east-1:123456789012:task-definition/app:7"
+)
+
+func taskDefs(images map[string]string) map[string]*ecstypes.TaskDefinition {
+	out := map[string]*ecstypes.TaskDefinition{}
+	for arn, image := range images {
+		out[arn] = &ecstypes.TaskDefinition{
+			TaskDefinitionArn: aws.String(arn),
+			Family:            aws.String("app"),
+			ContainerDefinitions: []ecstypes.ContainerDefinition{
+				{Name: aws.String("log-router"), Image: aws.String("public.ecr.aws/aws-observability/aws-for-fluent-bit:stable")},
+				{Name: aws.String("app"), Image: aws.String(image)},
+			},
+		}
+	}
+	return out
+}
+
+func deployment(id, status, taskDef string, state ecstypes.DeploymentRolloutState, running, desired int32, reason string) ecstypes.Deployment {
+	return ecstypes.Deployment{
+		Id: aws.String(id), Status: aws.String(status), TaskDefinition: aws.String(taskDef),
+		RolloutState: state, RolloutStateReason: aws.String(reason),
+		RunningCount: running, DesiredCount: desired, PendingCount: desired - running,
+	}
+}
+
+func servicesOut(ds ...ecstypes.Deployment) *ecs.DescribeServicesOutput {
+	return &ecs.DescribeServicesOutput{Services: []ecstypes.Service{{
+		ServiceName: aws.String("cicd-pipeline-dev"), Status: aws.String("ACTIVE"), Deployments: ds,
+	}}}
+}
+
+func strconvMillis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }

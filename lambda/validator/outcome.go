@@ -1,0 +1,150 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Mode says which pipeline action invoked the validator.
+type Mode string
+
+const (
+	ModeGate   Mode = "gate"   // before Deploy: may this image be deployed?
+	ModeVerify Mode = "verify" // after Deploy: does the service run it?
+)
+
+// Status is the outcome written to the history table. The values are part of
+// the table's contract with the people and tools that read it.
+type Status string
+
+const (
+	StatusValidated    Status = "VALIDATED"
+	StatusRejected     Status = "REJECTED"
+	StatusDeployed     Status = "DEPLOYED"
+	StatusDeployFailed Status = "DEPLOY_FAILED"
+	StatusError        Status = "ERROR"
+)
+
+// passed reports whether the pipeline may go on.
+func (s Status) passed() bool { return s == StatusValidated || s == StatusDeployed }
+
+// Verdicts: the check ran and said no. Everything else that goes wrong is an
+// error of the validator itself (status ERROR).
+var (
+	ErrImageNotFound  = errors.New("image not found")
+	ErrScanFailed     = errors.New("image scan did not succeed")
+	ErrScanTimeout    = errors.New("image scan did not finish in time")
+	ErrVulnerable     = errors.New("image has findings at or above the threshold")
+	ErrRolloutFailed  = errors.New("deployment failed")
+	ErrRolloutTimeout = errors.New("deployment did not complete in time")
+	ErrImageMismatch  = errors.New("service does not run the pushed image")
+)
+
+// Errors that keep the validator from deciding.
+var (
+	ErrNotAJob         = errors.New("event is not a CodePipeline job")
+	ErrMalformedEvent  = errors.New("malformed CodePipeline job event")
+	ErrBadParameters   = errors.New("invalid UserParameters")
+	ErrBadContinuation = errors.New("invalid continuation token")
+	ErrConfig          = errors.New("validator misconfigured")
+	ErrHistory         = errors.New("could not record the outcome in the state table")
+	ErrInternal        = errors.New("internal error")
+)
+
+// statusOf maps the error a check returned to the status recorded for it.
+func statusOf(err error) Status {
+	switch {
+	case errors.Is(err, ErrImageNotFound), errors.Is(err, ErrScanFailed),
+		errors.Is(err, ErrScanTimeout), errors.Is(err, ErrVulnerable):
+		return StatusRejected
+	case errors.Is(err, ErrRolloutFailed), errors.Is(err, ErrRolloutTimeout),
+		errors.Is(err, ErrImageMismatch):
+		return StatusDeployFailed
+	default:
+		return StatusError
+	}
+}
+
+// Result is what a check learned. Pending is set while the scan or the
+// rollout is still running; the facts are kept even when the check fails, so
+// the history item records them.
+type Result struct {
+	Status   Status
+	Pending  string // non-empty: not finished yet, and why
+	Digest   string
+	Findings map[string]int32
+	Detail   string // what a pass was based on, for the item and the job summary
+}
+
+// Severity is the lowest ECR finding severity that rejects an image.
+type Severity string
+
+const (
+	SeverityCritical Severity = "CRITICAL"
+	SeverityHigh     Severity = "HIGH"
+	SeverityMedium   Severity = "MEDIUM"
+	SeverityLow      Severity = "LOW"
+	SeverityNone     Severity = "NONE" // no severity rejects (the scan must still finish)
+)
+
+// severityRank orders ECR's severities (basic and enhanced scanning). Labels it
+// does not know rank 0 and so never reject: they are not severities.
+var severityRank = map[string]int{
+	"INFORMATIONAL": 0,
+	"UNDEFINED":     0,
+	"UNTRIAGED":     0,
+	"LOW":           1,
+	"MEDIUM":        2,
+	"HIGH":          3,
+	"CRITICAL":      4,
+}
+
+func parseSeverity(s string) (Severity, error) {
+	switch v := Severity(s); v {
+	case SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityNone:
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown severity %q", s)
+}
+
+// blocking returns the counts at or above the threshold, highest first, as
+// "CRITICAL 1, HIGH 2"; empty when none block.
+func (t Severity) blocking(counts map[string]int32) string {
+	if t == SeverityNone {
+		return ""
+	}
+	threshold := severityRank[string(t)]
+	var keys []string
+	for sev, n := range counts {
+		if r, ok := severityRank[sev]; ok && r >= threshold && r > 0 && n > 0 {
+			keys = append(keys, sev)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	return formatCounts(counts, keys)
+}
+
+// formatCounts renders counts highest severity first; keys nil means all.
+func formatCounts(counts map[string]int32, keys []string) string {
+	if keys == nil {
+		for sev := range counts {
+			keys = append(keys, sev)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		ri, rj := severityRank[keys[i]], severityRank[keys[j]]
+		if ri != rj {
+			return ri > rj
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseUserParameters(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    userParameters
+		wantErr []string
+	}{
+		{in: `{"mode":"gate","imageTag":"abc123","executionId":"e-1"}`, want: userParameters{ModeGate, "abc123", "e-1"}},
+		{in: ` {"mode":"verify","imageTag":"v1.2.3_rc-1","executionId":"` + testExec + `"} `, want: userParameters{ModeVerify, "v1.2.3_rc-1", testExec}},
+		{in: `{"mode":"gate","imageTag":"abc","executionId":"e","extra":true}`, want: userParameters{ModeGate, "abc", "e"}},
+		{in: ``, wantErr: []string{"empty"}},
+		{in: `   `, wantErr: []string{"empty"}},
+		{in: `gate`, wantErr: []string{"not a JSON object"}},
+		{in: `[]`, wantErr: []string{"not a JSON object"}},
+		{in: `null`, wantErr: []string{"mode is missing", "imageTag is missing", "executionId is missing"}},
+		{in: `{}`, wantErr: []string{"mode is missing", "imageTag is missing", "executionId is missing"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e"} {}`, wantErr: []string{"text after the JSON object"}},
+		{in: `{"mode":"GATE","imageTag":"a","executionId":"e"}`, want: userParameters{ImageTag: "a", ExecutionID: "e"}, wantErr: []string{`mode "GATE" is not gate or verify`}},
+		{in: `{"mode":1,"imageTag":"a","executionId":"e"}`, wantErr: []string{"not a JSON object"}},
+		{in: `{"mode":"gate","imageTag":"-bad","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{`imageTag "-bad" is not valid`}},
+		{in: `{"mode":"gate","imageTag":"a b","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag"}},
+		{in: `{"mode":"gate","imageTag":"` + strings.Repeat("a", 129) + `","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"#{codepipeline.PipelineExecutionId}"}`, want: userParameters{Mode: ModeGate, ImageTag: "a"}, wantErr: []string{"executionId is the unresolved pipeline variable"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e\u0000x"}`, want: userParameters{Mode: ModeGate, ImageTag: "a"}, wantErr: []string{"executionId"}},
+		{in: `{"mode":"gate","imageTag":"tag\nInjected: yes","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{`"tag?Injected: yes"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseUserParameters(tc.in)
+			if got != tc.want {
+				t.Errorf("parseUserParameters() = %+v, want %+v", got, tc.want)
+			}
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("error %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrBadParameters) {
+				t.Fatalf("error %v, want ErrBadParameters", err)
+			}
+			for _, want := range tc.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			if strings.ContainsAny(err.Error(), "\n\x00") {
+				t.Errorf("error %q echoes control characters", err)
+			}
+		})
+	}
+}
+
+func TestParseEvent(t *testing.T) {
+	cases := []struct {
+		name    string
+		in      string
+		wantID  string
+		wantErr error
+	}{
+		{name: "a job", in: string(jobEventJSON(testJob, "p", "tok")), wantID: testJob},
+		{name: "a job without data", in: `{"CodePipeline.job":{"id":"j-1"}}`, wantID: "j-1"},
+		{name: "data of the wrong type", in: `{"CodePipeline.job":{"id":"j-1","data":[]}}`, wantID: "j-1", wantErr: ErrMalformedEvent},
+		{name: "an id of the wrong type", in: `{"CodePipeline.job":{"id":7}}`, wantErr: ErrNotAJob},
+		{name: "empty", in: ``, wantErr: ErrNotAJob},
+		{name: "not JSON", in: `hello`, wantErr: ErrNotAJob},
+		{name: "another event", in: `{"detail-type":"Scheduled Event"}`, wantErr: ErrNotAJob},
+		{name: "a blank id", in: `{"CodePipeline.job":{"id":"   "}}`, wantErr: ErrNotAJob},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseEvent([]byte(tc.in))
+			if got.ID != tc.wantID || !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("parseEvent() = %q, %v; want %q, %v", got.ID, err, tc.wantID, tc.wantErr)
+			}
+		})
+	}
+	ev, _ := parseEvent(jobEventJSON(testJob, "p", "tok"))
+	if ev.UserParameters != "p" || ev.ContinuationToken != "tok" {
+		t.Errorf("parseEvent() = %+v", ev)
+	}
+}
+
+func TestContinuation(t *testing.T) {
+	since := testNow.Add(-90 * time.Second)
+	tok := continuation{Mode: ModeVerify, Since: since.UnixMilli(), Attempt: 2}
+	got, err := parseContinuation(tok.encode(), ModeVerify)
+	if err != nil || got != tok {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if w := got.waited(testNow); w != 90*time.Second {
+		t.Errorf("waited %s", w)
+	}
+	if w := got.waited(since.Add(-time.Hour)); w != 0 {
+		t.Errorf("waited %s before it started", w)
+	}
+	for _, bad := range []string{"", "x", "{}", `{"mode":"gate","since":1}`, `{"mode":"verify","since":-1}`,
+		`{"mode":"verify","since":5,"attempt":-1}`, `{"mode":"verify","since":"5"}`, strings.Repeat(" ", maxTokenLen+1)} {
+		if _, err := parseContinuation(bad, ModeVerify); !errors.Is(err, ErrBadContinuation) {
+			t.Errorf("parseContinuation(%q) = %v, want ErrBadContinuation", bad, err)
+		}
+	}
+}
+
+func TestBlocking(t *testing.T) {
+	counts := map[string]int32{"CRITICAL": 1, "HIGH": 0, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 9, "UNDEFINED": 1, "WEIRD": 5}
+	cases := map[Severity]string{
+		SeverityCritical: "CRITICAL 1",
+		SeverityHigh:     "CRITICAL 1",
+		SeverityMedium:   "CRITICAL 1, MEDIUM 2",
+		SeverityLow:      "CRITICAL 1, MEDIUM 2, LOW 3",
+		SeverityNone:     "",
+	}
+	for sev, want := range cases {
+		if got := sev.blocking(counts); got != want {
+			t.Errorf("%s.blocking() = %q, want %q", sev, got, want)
+		}
+	}
+	if got := SeverityLow.blocking(nil); got != "" {
+		t.Errorf("blocking(nil) = %q", got)
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	cases := map[error]Status{
+		ErrImageNotFound: StatusRejected, ErrScanFailed: StatusRejected, ErrScanTimeout: StatusRejected, ErrVulnerable: StatusRejected,
+		ErrRolloutFailed: StatusDeployFailed, ErrRolloutTimeout: StatusDeployFailed, ErrImageMismatch: StatusDeployFailed,
+		ErrConfig: StatusError, ErrHistory: StatusError, ErrBadParameters: StatusError, errors.New("boom"): StatusError,
+	}
+	for err, want := range cases {
+		if got := statusOf(errorsWrap(err)); got != want {
+			t.Errorf("statusOf(%v) = %s, want %s", err, got, want)
+		}
+	}
+}
+
+func errorsWrap(err error) error { return errors.Join(errors.New("context"), err) }
+
+func TestRunsImage(t *testing.T) {
+	cases := []struct {
+		image, digest string
+		want          bool
+	}{
+		{testRepoURI + ":" + testTag, "", true},
+		{testRepoURI + ":" + testTag, testDigest, true},
+		{testRepoURI + "@" + testDigest, testDigest, true},
+		{testRepoURI + ":" + testTag + "@" + testDigest, testDigest, true},
+		{testRepoURI + "@" + testDigest, "", false},
+		{testRepoURI + ":" + testTag + "x", "", false},
+		{testRepoURI + "-other:" + testTag, "", false},
+		{"", "", false},
+	}
+	for _, tc := range cases {
+		if got := runsImage(tc.image, testRepoURI, testTag, tc.digest); got != tc.want {
+			t.Errorf("runsImage(%q, digest %q) = %v", tc.image, tc.digest, got)
+		}
+	}
+}
