@@ -39,6 +39,25 @@ func TestREADMEDiagramMatchesStack(t *testing.T) {
 	}
 }
 
+// The connection variant draws its own source and trigger, and the approval.
+func TestDiagramOfConnectionVariant(t *testing.T) {
+	_, tpl := connVariant.template(t)
+	chart, err := diagram.Mermaid(tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{"Git repository<br/>octo-org/service<br/>through CodeConnections",
+		`"pipeline trigger: push to release"`, `["Approve"]`, "manual approval", "SSM SecureString<br/>/cicd-pipeline/staging/github-token",
+		"email team@example.com"} {
+		if !strings.Contains(chart, part) {
+			t.Errorf("the diagram lacks %q:\n%s", part, chart)
+		}
+	}
+	if strings.Contains(chart, "CodeCommit") {
+		t.Errorf("the connection variant has no CodeCommit repository, but the diagram draws one:\n%s", chart)
+	}
+}
+
 func firstDifference(got, want string) string {
 	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
 	for i := 0; i < len(g) || i < len(w); i++ {
