@@ -58,6 +58,38 @@ func TestDiagramOfConnectionVariant(t *testing.T) {
 	}
 }
 
+// The quick start is two commands: synthesize with the defaults, and run every
+// test the way CI does.
+func TestREADMEQuickStart(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Quick start\n")
+	if !ok {
+		t.Fatal("README.md has no Quick start section")
+	}
+	_, block, ok := strings.Cut(section, "```sh\n")
+	block, _, closed := strings.Cut(block, "```")
+	if !ok || !closed {
+		t.Fatal("the Quick start section has no sh code block")
+	}
+	var commands []string
+	for _, line := range strings.Split(block, "\n") {
+		command, _, _ := strings.Cut(line, "#")
+		if command = strings.TrimSpace(command); command != "" {
+			commands = append(commands, command)
+		}
+	}
+	want := []string{"npm ci && npx cdk synth", "bash .ci/run"}
+	if strings.Join(commands, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Quick start commands %q, want %q", commands, want)
+	}
+	if _, err := os.Stat(".ci/run"); err != nil {
+		t.Errorf("the Quick start runs .ci/run: %v", err)
+	}
+}
+
 func firstDifference(got, want string) string {
 	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
 	for i := 0; i < len(g) || i < len(w); i++ {
