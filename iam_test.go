@@ -197,4 +197,3 @@ func TestValidatorRoleGrantsExactlyWhatTheCodeCalls(t *testing.T) {
 		t.Errorf("managed policies %s, want only AWSLambdaBasicExecutionRole", managed)
 	}
 }
-
