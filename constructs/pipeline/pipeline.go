@@ -171,13 +171,15 @@ func New(scope constructs.Construct, id string, props Props) *Pipeline {
 // suppressGrantFindings accepts the wildcards of the statements that CDK's
 // pipeline and actions write into the roles they use.
 func (p *Pipeline) suppressGrantFindings(props Props) {
-	objects := "Resource::" + suppress.GetAtt(props.ArtifactBucket, "Arn") + "/*"
+	read := []string{"Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*"}
+	if suppress.Owned(props.ArtifactBucket) {
+		read = append(read, "Resource::"+suppress.GetAtt(props.ArtifactBucket, "Arn")+"/*")
+	}
 	readWrite := suppress.Nag{
 		Rule: suppress.IAM5,
 		Reason: "CDK's read/write grant on the artifact bucket, for a role that passes artifacts between stages: " +
 			"object and multipart-upload actions on that one bucket and its objects",
-		AppliesTo: []string{"Action::s3:Abort*", "Action::s3:DeleteObject*", "Action::s3:GetBucket*",
-			"Action::s3:GetObject*", "Action::s3:List*", objects},
+		AppliesTo: append([]string{"Action::s3:Abort*", "Action::s3:DeleteObject*"}, read...),
 	}
 	var source constructs.IConstruct
 	if props.Source.Provider == SourceConnection {
@@ -196,7 +198,7 @@ func (p *Pipeline) suppressGrantFindings(props Props) {
 			Rule: suppress.IAM5,
 			Reason: "CDK's read grant on the artifact bucket for the ECS deploy action, which reads imagedefinitions.json " +
 				"from that one bucket",
-			AppliesTo: []string{"Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*", objects},
+			AppliesTo: read,
 		},
 		suppress.Nag{
 			Rule: suppress.IAM5,
@@ -210,7 +212,10 @@ func (p *Pipeline) suppressGrantFindings(props Props) {
 		Rule: suppress.IAM5,
 		Reason: "CDK's Lambda invoke action: lambda:ListFunctions has no resource-level permissions, and " +
 			"lambda:InvokeFunction covers the validator's versions and aliases (ARN:*), that one function only",
-		AppliesTo: []string{"Resource::*", "Resource::" + suppress.GetAtt(props.Validator, "Arn") + ":*"},
+		AppliesTo: []string{"Resource::*"},
+	}
+	if suppress.Owned(props.Validator) {
+		invoke.AppliesTo = append(invoke.AppliesTo, "Resource::"+suppress.GetAtt(props.Validator, "Arn")+":*")
 	}
 	suppress.Policy(suppress.Child(p.Pipeline, "Validate", "ScanGate", "CodePipelineActionRole"), invoke)
 	suppress.Policy(suppress.Child(p.Pipeline, "Verify", "VerifyRollout", "CodePipelineActionRole"), invoke)
