@@ -312,8 +312,9 @@ func TestDeployedBuildspecIsSpec(t *testing.T) {
 	if len(got.Phases) != 3 {
 		t.Errorf("deployed phases %v, want pre_build, build and post_build", got.Phases)
 	}
-	// A failed login, tag or test stops the build before anything is pushed.
-	for _, name := range []string{"pre_build", "build"} {
+	// A failed login, tag or test stops the build before anything is pushed,
+	// and the push guard stops post_build.
+	for _, name := range []string{"pre_build", "build", "post_build"} {
 		if got.Phases[name].OnFailure != "ABORT" {
 			t.Errorf("%s on-failure %q, want ABORT", name, got.Phases[name].OnFailure)
 		}
