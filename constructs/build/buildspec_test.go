@@ -51,12 +51,14 @@ COPY . /src
 FROM build
 `
 
-// Stand-ins record "name args..." to $FAKE_LOG, one line a call.
+// Stand-ins record "name args..." to $FAKE_LOG, one line a call. docker
+// login reads its password before it records the call, so the order of the
+// log is that of the calls even though aws and docker run in one pipeline.
 const fakeDocker = `#!/usr/bin/env bash
+[ "$1" != login ] || password=$(cat)
 printf 'docker' >>"$FAKE_LOG"; printf ' %s' "$@" >>"$FAKE_LOG"; echo >>"$FAKE_LOG"
 case "$1" in
 login)
-  password=$(cat)
   [ "$password" = fake-ecr-password ] || { echo "docker: login without the ECR password" >&2; exit 1; } ;;
 build)
   if [ "$2 $3" = "--target test" ]; then
