@@ -196,28 +196,48 @@ func TestTagsOnEveryResource(t *testing.T) {
 }
 
 // Renaming these logical IDs makes CloudFormation replace the resource and
-// lose its data.
+// lose its data; they are also retained when the stack is deleted. The IDs do
+// not depend on the environment.
 func TestStatefulResourcesKeepIdentity(t *testing.T) {
-	_, dev := devVariant.template(t)
-	resources := dev["Resources"].(map[string]any)
-	for id, typ := range map[string]string{
-		"EncryptionKey3A692D6E":      "AWS::KMS::Key",
-		"ArtifactsBucket88671897":    "AWS::S3::Bucket",
-		"RegistryRepositoryC6C96DCD": "AWS::ECR::Repository",
-		"HistoryTable4479EEA3":       "AWS::DynamoDB::Table",
-		"PipelineRepository8C6A768A": "AWS::CodeCommit::Repository",
-	} {
-		r, ok := resources[id].(map[string]any)
-		if !ok || r["Type"] != typ {
-			t.Errorf("%s (%s) is missing: a changed logical ID replaces the resource", id, typ)
-			continue
-		}
-		if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
-			t.Errorf("%s is not retained: %v %v", id, r["DeletionPolicy"], r["UpdateReplacePolicy"])
+	stateful := map[string]string{
+		"EncryptionKey3A692D6E":       "AWS::KMS::Key",
+		"ArtifactsBucket88671897":     "AWS::S3::Bucket",
+		"ArtifactsAccessLogs4D97777C": "AWS::S3::Bucket",
+		"RegistryRepositoryC6C96DCD":  "AWS::ECR::Repository",
+		"HistoryTable4479EEA3":        "AWS::DynamoDB::Table",
+		"PipelineRepository8C6A768A":  "AWS::CodeCommit::Repository",
+	}
+	for _, v := range []*variant{devVariant, prodVariant, connVariant} {
+		_, j := v.template(t)
+		resources := j["Resources"].(map[string]any)
+		for id, typ := range stateful {
+			if v == connVariant && typ == "AWS::CodeCommit::Repository" {
+				continue // the connection's repository lives outside the stack
+			}
+			r, ok := resources[id].(map[string]any)
+			if !ok || r["Type"] != typ {
+				t.Errorf("%s: %s (%s) is missing: a changed logical ID replaces the resource", v.name, id, typ)
+				continue
+			}
+			if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+				t.Errorf("%s: %s is not retained: DeletionPolicy %v, UpdateReplacePolicy %v", v.name, id, r["DeletionPolicy"], r["UpdateReplacePolicy"])
+			}
 		}
 	}
-	prod, _ := prodVariant.template(t)
-	prod.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]any{"DeletionProtectionEnabled": true})
+
+	// Only prod's table refuses deletion; other environments can be removed.
+	protection := func(v *variant) any {
+		_, j := v.template(t)
+		table, _ := j["Resources"].(map[string]any)["HistoryTable4479EEA3"].(map[string]any)
+		props, _ := table["Properties"].(map[string]any)
+		return props["DeletionProtectionEnabled"]
+	}
+	if got := protection(prodVariant); got != true {
+		t.Errorf("prod: table DeletionProtectionEnabled=%v, want true", got)
+	}
+	if got := protection(devVariant); got == true {
+		t.Errorf("dev: table DeletionProtectionEnabled=%v, want it off", got)
+	}
 }
 
 func TestKeyPolicy(t *testing.T) {
