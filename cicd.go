@@ -160,7 +160,11 @@ func run(stderr io.Writer) (code int) {
 			code = 1
 		}
 	}()
-	app := awscdk.NewApp(nil)
+	app := awscdk.NewApp(&awscdk.AppProps{
+		// A slow synth (a cold Go build cache) would otherwise leave a file
+		// of timings in cdk.out, and two synths of one commit would differ.
+		PerformanceReporting: jsii.Bool(false),
+	})
 	cfg, err := LoadConfig(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
 	if err != nil {
 		fmt.Fprintln(stderr, "error: "+err.Error())

@@ -38,6 +38,32 @@ var ConfigKeys = []string{
 	keyEmail, keyRequireApproval, keyTags,
 }
 
+// allowed says what each key takes; every error about the key ends with it.
+var allowed = map[string]string{
+	keySuffix:          "use 1-20 lowercase letters, digits and hyphens, starting and ending with a letter or digit (e.g. dev, staging, prod)",
+	keySourceProvider:  "use codecommit or connection",
+	keyRepositoryName:  "use 1-100 letters, digits, '.', '_' and '-', not ending in .git",
+	keyConnectionArn:   "use a connection ARN: arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID (or the legacy codestar-connections service)",
+	keyGitHubRepo:      "use owner/repo, e.g. octo-org/service",
+	keyBranch:          "use a git branch name such as main or release/1.x (no spaces, no '..', not starting with '-' or '/')",
+	keyGitHubToken:     "use an SSM parameter name such as /cicd-pipeline/dev/github-token (letters, digits, '.', '_', '-', '/'; not starting with aws or ssm)",
+	keyCluster:         "use 1-255 letters, digits, hyphens and underscores",
+	keyService:         "use 1-255 letters, digits, hyphens and underscores",
+	keyContainer:       "use 1-255 letters, digits, hyphens and underscores",
+	keyScanSeverity:    "use one of " + severityNames() + " (NONE disables the check)",
+	keyEmail:           "use a plain e-mail address such as team@example.com",
+	keyRequireApproval: "use true or false",
+	keyTags:            `use a JSON object of string values, e.g. {"CostCenter":"1234","Owner":"platform"}`,
+}
+
+func severityNames() string {
+	names := make([]string, len(validator.Severities))
+	for i, s := range validator.Severities {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
 // Tags every resource carries; configured tags may not replace them.
 var standardTagKeys = []string{"Environment", "Project", "ManagedBy"}
 
@@ -90,60 +116,48 @@ func LoadConfig(get func(key string) any) (Config, error) {
 	c := Config{}
 
 	c.EnvironmentSuffix = r.str(keySuffix, "dev")
-	r.match(keySuffix, c.EnvironmentSuffix, suffixPattern,
-		"use 1-20 lowercase letters, digits and hyphens, starting and ending with a letter or digit (e.g. dev, staging, prod)")
+	r.match(keySuffix, c.EnvironmentSuffix, suffixPattern)
 
 	c.Source.Provider = pipeline.SourceProvider(r.str(keySourceProvider, string(pipeline.SourceCodeCommit)))
 	c.Source.Branch = r.str(keyBranch, "main")
-	r.check(keyBranch, c.Source.Branch, validBranch(c.Source.Branch),
-		"use a git branch name such as main or release/1.x (no spaces, no '..', not starting with '-' or '/')")
+	r.check(keyBranch, c.Source.Branch, validBranch(c.Source.Branch))
 	switch c.Source.Provider {
 	case pipeline.SourceCodeCommit:
 		c.Source.RepositoryName = r.str(keyRepositoryName, c.Name())
 		r.check(keyRepositoryName, c.Source.RepositoryName,
-			codeCommitPattern.MatchString(c.Source.RepositoryName) && !strings.HasSuffix(c.Source.RepositoryName, ".git"),
-			"use 1-100 letters, digits, '.', '_' and '-', not ending in .git")
+			codeCommitPattern.MatchString(c.Source.RepositoryName) && !strings.HasSuffix(c.Source.RepositoryName, ".git"))
 	case pipeline.SourceConnection:
 		c.Source.ConnectionArn = r.required(keyConnectionArn,
 			"sourceProvider=connection needs the ARN of an AWS CodeConnections connection, e.g. arn:aws:codeconnections:us-east-1:123456789012:connection/EXAMPLE-UUID")
-		r.match(keyConnectionArn, c.Source.ConnectionArn, connectionPattern,
-			"use a connection ARN: arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID (or the legacy codestar-connections service)")
+		r.match(keyConnectionArn, c.Source.ConnectionArn, connectionPattern)
 		repo := r.required(keyGitHubRepo, "sourceProvider=connection needs the repository as owner/repo, e.g. octo-org/service")
-		if r.match(keyGitHubRepo, repo, repoPattern, "use owner/repo, e.g. octo-org/service") {
+		if r.match(keyGitHubRepo, repo, repoPattern) {
 			c.Source.Owner, c.Source.Repo, _ = strings.Cut(repo, "/")
 		}
 	default:
-		r.fail(keySourceProvider, string(c.Source.Provider), "use codecommit or connection")
+		r.fail(keySourceProvider, string(c.Source.Provider), allowed[keySourceProvider])
 	}
 
 	if c.GitHubTokenParameter = r.str(keyGitHubToken, ""); c.GitHubTokenParameter != "" {
 		name := strings.ToLower(strings.TrimPrefix(c.GitHubTokenParameter, "/"))
 		r.check(keyGitHubToken, c.GitHubTokenParameter,
 			parameterPattern.MatchString(c.GitHubTokenParameter) && len(c.GitHubTokenParameter) <= 2048 &&
-				!strings.HasPrefix(name, "aws") && !strings.HasPrefix(name, "ssm"),
-			"use an SSM parameter name such as /cicd-pipeline/dev/github-token (letters, digits, '.', '_', '-', '/'; not starting with aws or ssm)")
+				!strings.HasPrefix(name, "aws") && !strings.HasPrefix(name, "ssm"))
 	}
 
 	c.ClusterName = r.str(keyCluster, "production-cluster")
-	r.match(keyCluster, c.ClusterName, ecsNamePattern, "use 1-255 letters, digits, hyphens and underscores")
+	r.match(keyCluster, c.ClusterName, ecsNamePattern)
 	c.ServiceName = r.str(keyService, c.Name())
-	r.match(keyService, c.ServiceName, ecsNamePattern, "use 1-255 letters, digits, hyphens and underscores")
+	r.match(keyService, c.ServiceName, ecsNamePattern)
 	c.ContainerName = r.str(keyContainer, "app")
-	r.match(keyContainer, c.ContainerName, ecsNamePattern, "use 1-255 letters, digits, hyphens and underscores")
+	r.match(keyContainer, c.ContainerName, ecsNamePattern)
 
 	c.ScanFailSeverity = validator.Severity(r.str(keyScanSeverity, string(validator.SeverityCritical)))
-	if !containsSeverity(c.ScanFailSeverity) {
-		names := make([]string, len(validator.Severities))
-		for i, s := range validator.Severities {
-			names[i] = string(s)
-		}
-		r.fail(keyScanSeverity, string(c.ScanFailSeverity), "use one of "+strings.Join(names, ", ")+" (NONE disables the check)")
-	}
+	r.check(keyScanSeverity, string(c.ScanFailSeverity), containsSeverity(c.ScanFailSeverity))
 
 	if c.NotificationEmail = r.str(keyEmail, ""); c.NotificationEmail != "" {
 		addr, err := mail.ParseAddress(c.NotificationEmail)
-		r.check(keyEmail, c.NotificationEmail, err == nil && addr.Address == c.NotificationEmail && strings.Contains(addr.Address[strings.LastIndex(addr.Address, "@"):], "."),
-			"use a plain e-mail address such as team@example.com")
+		r.check(keyEmail, c.NotificationEmail, err == nil && addr.Address == c.NotificationEmail && strings.Contains(addr.Address[strings.LastIndex(addr.Address, "@"):], "."))
 	}
 
 	c.RequireApproval = r.boolean(keyRequireApproval, c.EnvironmentSuffix == "prod")
@@ -182,21 +196,22 @@ type reader struct {
 	err error
 }
 
-func (r *reader) fail(key string, value any, allowed string) {
+func (r *reader) fail(key string, value any, hint string) {
 	if r.err == nil {
-		r.err = &ConfigError{Key: key, Value: value, Allowed: allowed}
+		r.err = &ConfigError{Key: key, Value: value, Allowed: hint}
 	}
 }
 
-func (r *reader) check(key string, value any, ok bool, allowed string) bool {
+// check records the key's error, with what the key allows, unless ok.
+func (r *reader) check(key string, value any, ok bool) bool {
 	if !ok {
-		r.fail(key, value, allowed)
+		r.fail(key, value, allowed[key])
 	}
 	return ok
 }
 
-func (r *reader) match(key, value string, re *regexp.Regexp, allowed string) bool {
-	return r.check(key, value, re.MatchString(value), allowed)
+func (r *reader) match(key, value string, re *regexp.Regexp) bool {
+	return r.check(key, value, re.MatchString(value))
 }
 
 // str returns the key's string value, def when unset. Values from cdk.json
@@ -211,16 +226,16 @@ func (r *reader) str(key, def string) string {
 	case bool, float64, int:
 		return fmt.Sprint(v)
 	default:
-		r.fail(key, v, "use a string")
+		r.fail(key, v, "a text value is needed: "+allowed[key])
 		return def
 	}
 }
 
-func (r *reader) required(key, allowed string) string {
+func (r *reader) required(key, hint string) string {
 	v := r.str(key, "")
 	if v == "" {
 		if r.err == nil {
-			r.err = &ConfigError{Key: key, Allowed: allowed}
+			r.err = &ConfigError{Key: key, Allowed: hint}
 		}
 	}
 	return v
@@ -236,9 +251,9 @@ func (r *reader) boolean(key string, def bool) bool {
 		if b, err := strconv.ParseBool(v); err == nil && (v == "true" || v == "false") {
 			return b
 		}
-		r.fail(key, v, "use true or false")
+		r.fail(key, v, allowed[key])
 	default:
-		r.fail(key, v, "use true or false")
+		r.fail(key, v, allowed[key])
 	}
 	return def
 }
@@ -246,7 +261,7 @@ func (r *reader) boolean(key string, def bool) bool {
 // tags accepts a JSON object of strings, from cdk.json (an object) or from
 // -c tags='{"CostCenter":"1234"}' (a string).
 func (r *reader) tags(key string) map[string]string {
-	const allowed = `use a JSON object of string values, e.g. {"CostCenter":"1234","Owner":"platform"}`
+	hint := allowed[key]
 	raw := r.get(key)
 	var obj map[string]any
 	switch v := raw.(type) {
@@ -257,13 +272,13 @@ func (r *reader) tags(key string) map[string]string {
 			return map[string]string{}
 		}
 		if err := json.Unmarshal([]byte(v), &obj); err != nil || obj == nil {
-			r.fail(key, v, allowed)
+			r.fail(key, v, hint)
 			return map[string]string{}
 		}
 	case map[string]any:
 		obj = v
 	default:
-		r.fail(key, v, allowed)
+		r.fail(key, v, hint)
 		return map[string]string{}
 	}
 	out := make(map[string]string, len(obj))
@@ -275,7 +290,7 @@ func (r *reader) tags(key string) map[string]string {
 	for _, k := range keys {
 		s, ok := obj[k].(string)
 		if !ok {
-			r.fail(key, raw, allowed+"; the value of "+strconv.Quote(k)+" is not a string")
+			r.fail(key, raw, hint+"; the value of "+strconv.Quote(k)+" is not a string")
 			return map[string]string{}
 		}
 		if !tagKeyPattern.MatchString(k) || strings.HasPrefix(strings.ToLower(k), "aws:") || !tagValuePattern.MatchString(s) {

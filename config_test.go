@@ -53,3 +53,11 @@ func TestLoadConfig(t *testing.T) {
 		t.Error("prod must require approval by default")
 	}
 }
+
+func TestEveryKeySaysWhatIsAllowed(t *testing.T) {
+	for _, key := range ConfigKeys {
+		if allowed[key] == "" {
+			t.Errorf("%s: no description of its allowed values for error messages", key)
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"cicd/internal/suppress"
 )
 
 // Exported variables of the build, read by later pipeline actions.
@@ -118,5 +120,22 @@ func New(scope constructs.Construct, id string, props Props) *Build {
 		// The SecureString parameter is encrypted with the pipeline key.
 		props.Key.GrantDecrypt(project)
 	}
+	ref := suppress.Ref(project)
+	suppress.Policy(project.Role(),
+		suppress.Nag{
+			Rule:      suppress.IAM5,
+			Reason:    "ecr:GetAuthorizationToken (CDK's pull/push grant) has no resource-level permissions",
+			AppliesTo: []string{"Resource::*"},
+		},
+		suppress.Nag{
+			Rule: suppress.IAM5,
+			Reason: "CodeBuild's default grants for the project's own log group (the streams in it, :*) and its own " +
+				"report groups (named after the project, -*), which CDK adds to every project",
+			AppliesTo: []string{
+				"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/" + ref + ":*",
+				"Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/" + ref + "-*",
+			},
+		},
+		suppress.KeyGrant)
 	return &Build{Construct: this, Project: project, LogGroup: logGroup}
 }

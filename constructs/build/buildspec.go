@@ -11,13 +11,16 @@ type Buildspec struct {
 // Spec returns the buildspec. Its commands read REPOSITORY_URI,
 // REPOSITORY_NAME, CONTAINER_NAME and COMMIT_ID, and CodeBuild's own
 // AWS_DEFAULT_REGION, CODEBUILD_RESOLVED_SOURCE_VERSION and
-// CODEBUILD_BUILD_SUCCEEDING. Commands never call exit 0: in CodeBuild each
-// command runs on its own, so control flow stays inside one command.
+// CODEBUILD_BUILD_SUCCEEDING. All commands share one shell session (variables
+// set by one are seen by the next), but each ends on its own: exit 1 fails
+// that command, and with on-failure ABORT its phase and the build. Commands
+// never call exit 0, so control flow stays inside one command. IMAGE_TAG and
+// IMAGE_URI are exported because CodeBuild exports environment variables.
 func Spec() Buildspec {
 	return Buildspec{
 		PreBuild: []string{
 			`COMMIT="${COMMIT_ID:-${CODEBUILD_RESOLVED_SOURCE_VERSION:-}}"; if [ -z "$COMMIT" ]; then echo "error: no commit id: COMMIT_ID and CODEBUILD_RESOLVED_SOURCE_VERSION are both empty" >&2; exit 1; fi`,
-			`IMAGE_TAG="${COMMIT:0:12}"; IMAGE_URI="$REPOSITORY_URI:$IMAGE_TAG"; echo "Image: $IMAGE_URI"`,
+			`export IMAGE_TAG="${COMMIT:0:12}"; export IMAGE_URI="$REPOSITORY_URI:$IMAGE_TAG"; echo "Image: $IMAGE_URI"`,
 			`echo "Logging in to ${REPOSITORY_URI%%/*}"; aws ecr get-login-password --region "$AWS_DEFAULT_REGION" | docker login --username AWS --password-stdin "${REPOSITORY_URI%%/*}"`,
 			`if FOUND="$(aws ecr describe-images --repository-name "$REPOSITORY_NAME" --image-ids imageTag="$IMAGE_TAG" 2>&1)"; then IMAGE_EXISTS=true; echo "$IMAGE_URI is already in the repository: reusing it"; elif printf '%s' "$FOUND" | grep -q ImageNotFoundException; then IMAGE_EXISTS=false; else echo "error: cannot tell whether $IMAGE_URI exists: $FOUND" >&2; exit 1; fi`,
 		},
@@ -38,7 +41,6 @@ func (s Buildspec) object() *map[string]interface{} {
 	phase := func(commands []string) map[string]interface{} {
 		return map[string]interface{}{"on-failure": "ABORT", "commands": commands}
 	}
-	post := map[string]interface{}{"commands": s.PostBuild}
 	return &map[string]interface{}{
 		"version": "0.2",
 		"env": map[string]interface{}{
@@ -46,9 +48,11 @@ func (s Buildspec) object() *map[string]interface{} {
 			"exported-variables": []string{VarImageTag, VarImageURI},
 		},
 		"phases": map[string]interface{}{
-			"pre_build":  phase(s.PreBuild),
-			"build":      phase(s.Build),
-			"post_build": post,
+			"pre_build": phase(s.PreBuild),
+			"build":     phase(s.Build),
+			// post_build runs even when build failed; its first command
+			// stops it then, before anything is pushed.
+			"post_build": phase(s.PostBuild),
 		},
 		"artifacts": map[string]interface{}{"files": []string{OutputFile}},
 	}

@@ -31,7 +31,8 @@ type Encryption struct {
 }
 
 // New creates the key with rotation on and a key policy that lets CloudWatch
-// Logs use it for the named log groups, which CDK does not add by itself.
+// Logs use it for the named log groups, which CDK does not add by itself,
+// and lets only AWS services create grants on it.
 // The EventBridge statement for the encrypted topic is added by CDK when a
 // rule targets the topic (see the stack test that pins it).
 func New(scope constructs.Construct, id string, props Props) *Encryption {
@@ -69,6 +70,23 @@ func New(scope constructs.Construct, id string, props Props) *Encryption {
 			},
 		}), jsii.Bool(false))
 	}
+
+	// Only AWS services may create grants on the key, on behalf of a caller
+	// (DynamoDB and ECR do, for the table and the repository): a principal
+	// that may use the key cannot hand that use on to others by a grant.
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("DenyGrantsNotForAwsServices"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("kms:CreateGrant"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{
+			"BoolIfExists": map[string]interface{}{
+				"kms:GrantIsForAWSResource": "false",
+				"aws:PrincipalIsAWSService": "false",
+			},
+		},
+	}), jsii.Bool(false))
 
 	alias := awskms.NewAlias(this, jsii.String("Alias"), &awskms.AliasProps{
 		AliasName: jsii.String(props.Alias),

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"cicd/constructs/build"
+	"cicd/internal/suppress"
 )
 
 // SourceProvider is where the pipeline's source comes from.
@@ -160,7 +161,64 @@ func New(scope constructs.Construct, id string, props Props) *Pipeline {
 		Stages:                   &stages,
 		Triggers:                 triggers,
 	})
+	p.suppressGrantFindings(props)
+	// CDK makes the pipeline depend on its role, which its RoleArn already
+	// does: a redundant DependsOn (cfn-lint W3005), harmless.
+	suppress.Lint(p.Pipeline, "W3005")
 	return p
+}
+
+// suppressGrantFindings accepts the wildcards of the statements that CDK's
+// pipeline and actions write into the roles they use.
+func (p *Pipeline) suppressGrantFindings(props Props) {
+	read := []string{"Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*"}
+	if suppress.Owned(props.ArtifactBucket) {
+		read = append(read, "Resource::"+suppress.GetAtt(props.ArtifactBucket, "Arn")+"/*")
+	}
+	readWrite := suppress.Nag{
+		Rule: suppress.IAM5,
+		Reason: "CDK's read/write grant on the artifact bucket, for a role that passes artifacts between stages: " +
+			"object and multipart-upload actions on that one bucket and its objects",
+		AppliesTo: append([]string{"Action::s3:Abort*", "Action::s3:DeleteObject*"}, read...),
+	}
+	var source constructs.IConstruct
+	if props.Source.Provider == SourceConnection {
+		source = suppress.Child(p.Construct, "SourceRole")
+	} else {
+		source = suppress.Child(p.Pipeline, "Source", "Checkout", "CodePipelineActionRole")
+	}
+	suppress.Policy(p.Pipeline.Role(), readWrite, suppress.KeyGrant)
+	suppress.Policy(source, readWrite, suppress.KeyGrant)
+	// The build action grants the project's role the same; the key grant
+	// there is the project's own (see the build package).
+	suppress.Policy(props.Project.Role(), readWrite)
+
+	suppress.Policy(suppress.Child(p.Pipeline, "Deploy", "RollingUpdate", "CodePipelineActionRole"),
+		suppress.Nag{
+			Rule: suppress.IAM5,
+			Reason: "CDK's read grant on the artifact bucket for the ECS deploy action, which reads imagedefinitions.json " +
+				"from that one bucket",
+			AppliesTo: read,
+		},
+		suppress.Nag{
+			Rule: suppress.IAM5,
+			Reason: "statements of CDK's ECS deploy action: ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition " +
+				"have no resource-level permissions, and the new task definition's roles are not known in advance " +
+				"(iam:PassRole is limited to ecs-tasks.amazonaws.com and ec2.amazonaws.com by iam:PassedToService)",
+			AppliesTo: []string{"Resource::*"},
+		})
+
+	invoke := suppress.Nag{
+		Rule: suppress.IAM5,
+		Reason: "CDK's Lambda invoke action: lambda:ListFunctions has no resource-level permissions, and " +
+			"lambda:InvokeFunction covers the validator's versions and aliases (ARN:*), that one function only",
+		AppliesTo: []string{"Resource::*"},
+	}
+	if suppress.Owned(props.Validator) {
+		invoke.AppliesTo = append(invoke.AppliesTo, "Resource::"+suppress.GetAtt(props.Validator, "Arn")+":*")
+	}
+	suppress.Policy(suppress.Child(p.Pipeline, "Validate", "ScanGate", "CodePipelineActionRole"), invoke)
+	suppress.Policy(suppress.Child(p.Pipeline, "Verify", "VerifyRollout", "CodePipelineActionRole"), invoke)
 }
 
 // sourceAction returns the Source stage's action and the commit id variable.

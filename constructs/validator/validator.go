@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"cicd/internal/suppress"
 )
 
 // Severity is the lowest ECR finding severity that rejects an image.
@@ -121,6 +123,15 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 
+	// The function writes only to its own log group, so its role gets just
+	// that instead of AWSLambdaBasicExecutionRole, which lets it create and
+	// write to any log group in the account.
+	role := awsiam.NewRole(this, jsii.String("ServiceRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Validator Lambda " + props.FunctionName),
+	})
+	logGroup.Grant(role, jsii.String("logs:CreateLogStream"), jsii.String("logs:PutLogEvents"))
+
 	fn := awslambda.NewFunction(this, jsii.String("Function"), &awslambda.FunctionProps{
 		FunctionName: jsii.String(props.FunctionName),
 		Description:  jsii.String("Gates images on their ECR scan before deploy and verifies the ECS rollout after it"),
@@ -133,6 +144,7 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 		// tokens, not sleeps.
 		Timeout:  awscdk.Duration_Seconds(jsii.Number(60)),
 		LogGroup: logGroup,
+		Role:     role,
 		Environment: &map[string]*string{
 			"STATE_TABLE":           props.Table.TableName(),
 			"ECR_REPOSITORY":        props.Repository.RepositoryName(),
@@ -165,6 +177,22 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 		Actions:   jsii.Strings("ecs:DescribeTaskDefinition"),
 		Resources: jsii.Strings("*"),
 	}))
+	// CDK makes the function depend on its role, which its Role property
+	// already does: a redundant DependsOn (cfn-lint W3005), harmless.
+	suppress.Lint(fn, "W3005")
+	suppress.Policy(role,
+		suppress.Nag{
+			Rule: suppress.IAM5,
+			Reason: "ecs:DescribeTaskDefinition, and codepipeline:PutJobSuccessResult and PutJobFailureResult " +
+				"(added by the pipeline's Lambda invoke actions), have no resource-level permissions",
+			AppliesTo: []string{"Resource::*"},
+		},
+		suppress.Nag{
+			Rule: suppress.IAM5,
+			Reason: "kms:GenerateDataKey* on the pipeline key only (CDK's grant for publishing to the encrypted topic): " +
+				"the data keys SNS and DynamoDB use for what the function writes",
+			AppliesTo: []string{"Action::kms:GenerateDataKey*"},
+		})
 	return &Validator{Construct: this, Function: fn, LogGroup: logGroup}
 }
 

@@ -21,8 +21,15 @@ import (
 func Main(m *testing.M) {
 	code := m.Run()
 	jsii.Close()
+	for _, dir := range fixtureDirs {
+		os.RemoveAll(dir)
+	}
 	os.Exit(code)
 }
+
+// fixtureDirs are the cloud assembly folders of the fixtures, which outlive
+// the test that synthesized them and are removed by Main.
+var fixtureDirs []string
 
 var (
 	rootOnce sync.Once
@@ -84,9 +91,17 @@ func Context() (map[string]any, error) {
 // is true, asset bundling is skipped: most tests do not need the binary.
 func NewApp(t testing.TB, overrides map[string]any, bundle bool) awscdk.App {
 	t.Helper()
-	base, err := Context()
+	app, err := newApp(overrides, bundle, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	return app
+}
+
+func newApp(overrides map[string]any, bundle bool, outdir string) (awscdk.App, error) {
+	base, err := Context()
+	if err != nil {
+		return nil, err
 	}
 	context := make(map[string]any, len(base)+len(overrides)+1)
 	for k, v := range base {
@@ -98,7 +113,7 @@ func NewApp(t testing.TB, overrides map[string]any, bundle bool) awscdk.App {
 	if !bundle {
 		context["aws:cdk:bundling-stacks"] = []string{}
 	}
-	return awscdk.NewApp(&awscdk.AppProps{Context: &context, Outdir: jsii.String(t.TempDir())})
+	return awscdk.NewApp(&awscdk.AppProps{Context: &context, Outdir: jsii.String(outdir)}), nil
 }
 
 // NewStack returns an empty stack in a new app, for construct tests.
@@ -125,4 +140,92 @@ func Resources(tpl map[string]any, typ string) map[string]map[string]any {
 		}
 	}
 	return out
+}
+
+// Fixture is a stack synthesized once per test binary and shared by the
+// tests of a package: each synthesis costs seconds of template validation.
+type Fixture struct {
+	name   string
+	app    map[string]any
+	bundle bool
+	build  func(stack awscdk.Stack)
+	once   sync.Once
+	err    string
+	outdir string
+	tpl    assertions.Template
+	json   map[string]any
+}
+
+// NewFixture returns a fixture whose stack build fills, in an app with
+// cdk.json's context plus overrides and bundling skipped.
+func NewFixture(name string, overrides map[string]any, build func(stack awscdk.Stack)) *Fixture {
+	return &Fixture{name: name, app: overrides, build: build}
+}
+
+// Bundled makes the fixture bundle its assets, for the tests of the assets
+// themselves.
+func (f *Fixture) Bundled() *Fixture {
+	f.bundle = true
+	return f
+}
+
+// Outdir is the folder of the fixture's cloud assembly, valid after Template.
+func (f *Fixture) Outdir() string { return f.outdir }
+
+// Template synthesizes the fixture on first use and returns its template.
+func (f *Fixture) Template(t testing.TB) (assertions.Template, map[string]any) {
+	t.Helper()
+	f.once.Do(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				f.err = fmt.Sprint(r)
+			}
+		}()
+		dir, err := os.MkdirTemp("", "cdktest-")
+		if err != nil {
+			f.err = err.Error()
+			return
+		}
+		fixtureDirs = append(fixtureDirs, dir)
+		f.outdir = dir
+		app, err := newApp(f.app, f.bundle, dir)
+		if err != nil {
+			f.err = err.Error()
+			return
+		}
+		stack := awscdk.NewStack(app, jsii.String("Test"), nil)
+		f.build(stack)
+		f.tpl, f.json = Template(stack)
+	})
+	if f.tpl == nil {
+		t.Fatalf("fixture %s did not synthesize: %s", f.name, f.err)
+	}
+	return f.tpl, f.json
+}
+
+// Assert runs one assertions.Template check, which panics on a mismatch in
+// Go, and reports the mismatch as a test error so the other checks still run.
+func Assert(t testing.TB, what string, check func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s: %v", what, r)
+		}
+	}()
+	check()
+}
+
+// Properties returns the Properties of the only resource of typ, failing the
+// test unless there is exactly one.
+func Properties(t testing.TB, tpl map[string]any, typ string) map[string]any {
+	t.Helper()
+	found := Resources(tpl, typ)
+	if len(found) != 1 {
+		t.Fatalf("want one %s, found %d", typ, len(found))
+	}
+	for _, r := range found {
+		props, _ := r["Properties"].(map[string]any)
+		return props
+	}
+	return nil
 }

@@ -1,0 +1,347 @@
+package build_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecr"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/jsii-runtime-go"
+	"go.yaml.in/yaml/v3"
+
+	"cicd/constructs/build"
+	"cicd/internal/cdktest"
+)
+
+func TestMain(m *testing.M) { cdktest.Main(m) }
+
+const (
+	testProject   = "cicd-pipeline-test"
+	testContainer = "web"
+	testLogGroup  = "/aws/codebuild/cicd-pipeline-test"
+	testToken     = "/cicd-pipeline/test/github-token"
+)
+
+// fixture is the construct in a throwaway stack with the key and repository
+// it needs, synthesized once per test binary.
+type fixture struct {
+	token string
+	once  sync.Once
+	tpl   assertions.Template
+	json  map[string]any
+}
+
+var (
+	plain     = &fixture{}
+	withToken = &fixture{token: testToken}
+)
+
+func (f *fixture) template(t *testing.T) (assertions.Template, map[string]any) {
+	t.Helper()
+	f.once.Do(func() {
+		stack := awscdk.NewStack(cdktest.NewApp(t, nil, false), jsii.String("Test"), nil)
+		key := awskms.NewKey(stack, jsii.String("Key"), nil)
+		repo := awsecr.NewRepository(stack, jsii.String("Repository"), nil)
+		build.New(stack, "Build", build.Props{
+			ProjectName:          testProject,
+			Repository:           repo,
+			Key:                  key,
+			ContainerName:        testContainer,
+			LogGroupName:         testLogGroup,
+			GitHubTokenParameter: f.token,
+		})
+		f.tpl, f.json = cdktest.Template(stack)
+	})
+	if f.tpl == nil {
+		t.Fatal("the build stack did not synthesize")
+	}
+	return f.tpl, f.json
+}
+
+// one returns the only resource of a type and its logical ID.
+func one(t *testing.T, tpl map[string]any, typ string) (string, map[string]any) {
+	t.Helper()
+	found := cdktest.Resources(tpl, typ)
+	if len(found) != 1 {
+		t.Fatalf("%d resources of type %s, want 1", len(found), typ)
+	}
+	for id, r := range found {
+		return id, r
+	}
+	return "", nil
+}
+
+func logicalID(t *testing.T, tpl map[string]any, typ string) string {
+	t.Helper()
+	id, _ := one(t, tpl, typ)
+	return id
+}
+
+func TestProject(t *testing.T) {
+	tpl, j := plain.template(t)
+	key := logicalID(t, j, "AWS::KMS::Key")
+	logs := logicalID(t, j, "AWS::Logs::LogGroup")
+	tpl.HasResourceProperties(jsii.String("AWS::CodeBuild::Project"), map[string]any{
+		"Name": testProject,
+		"Environment": assertions.Match_ObjectLike(&map[string]any{
+			"Type":           "LINUX_CONTAINER",
+			"Image":          "aws/codebuild/standard:7.0",
+			"ComputeType":    "BUILD_GENERAL1_SMALL",
+			"PrivilegedMode": true,
+		}),
+		"TimeoutInMinutes": 15,
+		"Cache":            map[string]any{"Type": "LOCAL", "Modes": []any{"LOCAL_DOCKER_LAYER_CACHE"}},
+		"EncryptionKey":    map[string]any{"Fn::GetAtt": []any{key, "Arn"}},
+		"LogsConfig": map[string]any{"CloudWatchLogs": map[string]any{
+			"Status":    "ENABLED",
+			"GroupName": map[string]any{"Ref": logs},
+		}},
+	})
+}
+
+func TestLogGroup(t *testing.T) {
+	_, j := plain.template(t)
+	key := logicalID(t, j, "AWS::KMS::Key")
+	_, group := one(t, j, "AWS::Logs::LogGroup")
+	want := map[string]any{
+		"LogGroupName":    testLogGroup,
+		"RetentionInDays": float64(7),
+		"KmsKeyId":        map[string]any{"Fn::GetAtt": []any{key, "Arn"}},
+	}
+	if got := group["Properties"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("log group properties %v, want %v", got, want)
+	}
+}
+
+// envVars returns the project's environment variables by name.
+func envVars(t *testing.T, j map[string]any) map[string]map[string]any {
+	t.Helper()
+	_, project := one(t, j, "AWS::CodeBuild::Project")
+	env := project["Properties"].(map[string]any)["Environment"].(map[string]any)
+	out := map[string]map[string]any{}
+	vars, _ := env["EnvironmentVariables"].([]any)
+	for _, v := range vars {
+		m := v.(map[string]any)
+		out[m["Name"].(string)] = m
+	}
+	return out
+}
+
+func TestEnvironmentVariables(t *testing.T) {
+	_, j := plain.template(t)
+	repo := logicalID(t, j, "AWS::ECR::Repository")
+	vars := envVars(t, j)
+	names := make([]string, 0, len(vars))
+	for name := range vars {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if got := strings.Join(names, ","); got != "CONTAINER_NAME,REPOSITORY_NAME,REPOSITORY_URI" {
+		t.Fatalf("environment variables %s, want CONTAINER_NAME,REPOSITORY_NAME,REPOSITORY_URI", got)
+	}
+	for name, v := range vars {
+		if v["Type"] != "PLAINTEXT" {
+			t.Errorf("%s has type %v, want PLAINTEXT", name, v["Type"])
+		}
+	}
+	if got := vars["CONTAINER_NAME"]["Value"]; got != testContainer {
+		t.Errorf("CONTAINER_NAME=%v, want %s", got, testContainer)
+	}
+	if got := vars["REPOSITORY_NAME"]["Value"]; !reflect.DeepEqual(got, map[string]any{"Ref": repo}) {
+		t.Errorf("REPOSITORY_NAME=%v, want the repository's name", got)
+	}
+	if uri, _ := json.Marshal(vars["REPOSITORY_URI"]["Value"]); !strings.Contains(string(uri), repo) || !strings.Contains(string(uri), ".dkr.ecr.") {
+		t.Errorf("REPOSITORY_URI=%s, want the repository's URI", uri)
+	}
+}
+
+// statements returns every IAM statement of the template's policies.
+func statements(j map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, p := range cdktest.Resources(j, "AWS::IAM::Policy") {
+		doc := p["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)
+		for _, s := range doc["Statement"].([]any) {
+			out = append(out, s.(map[string]any))
+		}
+	}
+	return out
+}
+
+func actions(s map[string]any) []string {
+	switch a := s["Action"].(type) {
+	case string:
+		return []string{a}
+	case []any:
+		out := make([]string, len(a))
+		for i, v := range a {
+			out[i], _ = v.(string)
+		}
+		return out
+	}
+	return nil
+}
+
+func TestGitHubToken(t *testing.T) {
+	t.Run("absent unless configured", func(t *testing.T) {
+		_, j := plain.template(t)
+		if _, ok := envVars(t, j)[build.VarGitHubToken]; ok {
+			t.Error("GITHUB_TOKEN is set although no parameter is configured")
+		}
+		for _, s := range statements(j) {
+			for _, a := range actions(s) {
+				if strings.HasPrefix(a, "ssm:") {
+					t.Errorf("%s granted although no parameter is configured", a)
+				}
+			}
+		}
+	})
+
+	t.Run("from Parameter Store when configured", func(t *testing.T) {
+		_, j := withToken.template(t)
+		v, ok := envVars(t, j)[build.VarGitHubToken]
+		if !ok || v["Type"] != "PARAMETER_STORE" || v["Value"] != testToken {
+			t.Fatalf("GITHUB_TOKEN is %v, want a PARAMETER_STORE variable of %s", v, testToken)
+		}
+		var readers int
+		for _, s := range statements(j) {
+			for _, a := range actions(s) {
+				if !strings.HasPrefix(a, "ssm:") {
+					continue
+				}
+				readers++
+				if a != "ssm:GetParameters" {
+					t.Errorf("%s granted, want only ssm:GetParameters", a)
+				}
+				resource, _ := json.Marshal(s["Resource"])
+				if strings.HasPrefix(string(resource), "[") || !strings.Contains(string(resource), `:parameter`+testToken+`"`) {
+					t.Errorf("ssm:GetParameters on %s, want exactly the parameter %s", resource, testToken)
+				}
+			}
+		}
+		if readers == 0 {
+			t.Error("no read access to the token parameter")
+		}
+		// The SecureString is encrypted with the pipeline key.
+		key := logicalID(t, j, "AWS::KMS::Key")
+		decrypt := false
+		for _, s := range statements(j) {
+			res, _ := json.Marshal(s["Resource"])
+			for _, a := range actions(s) {
+				if a == "kms:Decrypt" && strings.Contains(string(res), key) {
+					decrypt = true
+				}
+			}
+		}
+		if !decrypt {
+			t.Error("the build cannot decrypt the token with the pipeline key")
+		}
+	})
+}
+
+func TestRepositoryAccess(t *testing.T) {
+	_, j := plain.template(t)
+	repo := logicalID(t, j, "AWS::ECR::Repository")
+	granted := map[string]bool{}
+	for _, s := range statements(j) {
+		res, _ := json.Marshal(s["Resource"])
+		for _, a := range actions(s) {
+			if strings.HasPrefix(a, "ecr:") && a != "ecr:GetAuthorizationToken" && !strings.Contains(string(res), repo) {
+				t.Errorf("%s on %s, want the repository only", a, res)
+			}
+			granted[a] = true
+		}
+	}
+	for _, a := range []string{"ecr:GetAuthorizationToken", "ecr:DescribeImages", "ecr:PutImage", "ecr:BatchGetImage"} {
+		if !granted[a] {
+			t.Errorf("%s is not granted", a)
+		}
+	}
+}
+
+// deployedSpec is the buildspec of the synthesized project, parsed.
+type deployedSpec struct {
+	Version string `yaml:"version"`
+	Env     struct {
+		Shell    string   `yaml:"shell"`
+		Exported []string `yaml:"exported-variables"`
+	} `yaml:"env"`
+	Phases map[string]struct {
+		OnFailure string   `yaml:"on-failure"`
+		Commands  []string `yaml:"commands"`
+	} `yaml:"phases"`
+	Artifacts struct {
+		Files []string `yaml:"files"`
+	} `yaml:"artifacts"`
+}
+
+func buildspec(t *testing.T, j map[string]any) deployedSpec {
+	t.Helper()
+	_, project := one(t, j, "AWS::CodeBuild::Project")
+	source := project["Properties"].(map[string]any)["Source"].(map[string]any)
+	text, ok := source["BuildSpec"].(string)
+	if !ok {
+		t.Fatalf("the project's buildspec is not inline text: %v", source["BuildSpec"])
+	}
+	var spec deployedSpec
+	if err := yaml.Unmarshal([]byte(text), &spec); err != nil {
+		t.Fatalf("the deployed buildspec is not YAML: %v\n%s", err, text)
+	}
+	return spec
+}
+
+// The deployed buildspec is Spec(), so the tests that run Spec() run what
+// CodeBuild runs.
+func TestDeployedBuildspecIsSpec(t *testing.T) {
+	_, j := plain.template(t)
+	got := buildspec(t, j)
+	want := build.Spec()
+	if got.Version != "0.2" || got.Env.Shell != "bash" {
+		t.Errorf("buildspec version %q shell %q, want 0.2 and bash (commands share one shell session)", got.Version, got.Env.Shell)
+	}
+	for name, commands := range map[string][]string{"pre_build": want.PreBuild, "build": want.Build, "post_build": want.PostBuild} {
+		if !reflect.DeepEqual(got.Phases[name].Commands, commands) {
+			t.Errorf("deployed %s commands differ from Spec():\n got %q\nwant %q", name, got.Phases[name].Commands, commands)
+		}
+	}
+	if len(got.Phases) != 3 {
+		t.Errorf("deployed phases %v, want pre_build, build and post_build", got.Phases)
+	}
+	// A failed login, tag or test stops the build before anything is pushed,
+	// and the push guard stops post_build.
+	for _, name := range []string{"pre_build", "build", "post_build"} {
+		if got.Phases[name].OnFailure != "ABORT" {
+			t.Errorf("%s on-failure %q, want ABORT", name, got.Phases[name].OnFailure)
+		}
+	}
+	if !reflect.DeepEqual(got.Env.Exported, []string{build.VarImageTag, build.VarImageURI}) {
+		t.Errorf("exported variables %v, want IMAGE_TAG and IMAGE_URI", got.Env.Exported)
+	}
+	if !reflect.DeepEqual(got.Artifacts.Files, []string{build.OutputFile}) {
+		t.Errorf("artifact files %v, want %s", got.Artifacts.Files, build.OutputFile)
+	}
+}
+
+// post_build runs even when the build phase failed; its first command must
+// stop the push then.
+func TestPushGuard(t *testing.T) {
+	_, j := plain.template(t)
+	post := buildspec(t, j).Phases["post_build"].Commands
+	if len(post) == 0 || !strings.Contains(post[0], "CODEBUILD_BUILD_SUCCEEDING") || !strings.Contains(post[0], "exit 1") {
+		t.Fatalf("post_build does not start with the push guard: %q", post)
+	}
+	push := -1
+	for i, c := range post {
+		if strings.Contains(c, "docker push") {
+			push = i
+		}
+	}
+	if push <= 0 {
+		t.Errorf("docker push is not after the guard in post_build: %q", post)
+	}
+}

@@ -1,0 +1,226 @@
+package pipeline_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscodebuild"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/jsii-runtime-go"
+
+	"cicd/constructs/pipeline"
+	"cicd/internal/cdktest"
+)
+
+func TestMain(m *testing.M) { cdktest.Main(m) }
+
+const (
+	connectionArn = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+	legacyArn     = "arn:aws:codestar-connections:eu-west-1:123456789012:connection/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+)
+
+// The fixture holds three pipelines: CodeCommit without approval, a
+// CodeConnections source with approval and a shorter deploy timeout, and a
+// source on a connection ARN of the older codestar-connections prefix.
+var fixture = cdktest.NewFixture("pipeline", nil, func(stack awscdk.Stack) {
+	key := awskms.NewKey(stack, jsii.String("Key"), nil)
+	bucket := awss3.NewBucket(stack, jsii.String("Artifacts"), &awss3.BucketProps{EncryptionKey: key})
+	project := awscodebuild.NewPipelineProject(stack, jsii.String("Project"), nil)
+	fn := awslambda.NewFunction(stack, jsii.String("Validator"), &awslambda.FunctionProps{
+		Runtime: awslambda.Runtime_NODEJS_22_X(),
+		Handler: jsii.String("index.handler"),
+		Code:    awslambda.Code_FromInline(jsii.String("stub")),
+	})
+	service := awsecs.BaseService_FromServiceArnWithCluster(stack, jsii.String("Service"), stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("ecs"), Resource: jsii.String("service"), ResourceName: jsii.String("production-cluster/web"),
+	}))
+	base := pipeline.Props{ArtifactBucket: bucket, Project: project, Validator: fn, Service: service}
+
+	codecommit := base
+	codecommit.PipelineName = "p-codecommit"
+	codecommit.Source = pipeline.Source{Provider: pipeline.SourceCodeCommit, Branch: "main", RepositoryName: "service-repo"}
+	pipeline.New(stack, "CodeCommit", codecommit)
+
+	connection := base
+	connection.PipelineName = "p-connection"
+	connection.Source = pipeline.Source{Provider: pipeline.SourceConnection, Branch: "release", ConnectionArn: connectionArn, Owner: "octo-org", Repo: "service"}
+	connection.RequireApproval = true
+	connection.DeploymentTimeout = 10 * time.Minute
+	pipeline.New(stack, "Connection", connection)
+
+	legacy := connection
+	legacy.PipelineName = "p-legacy"
+	legacy.Source.ConnectionArn = legacyArn
+	pipeline.New(stack, "Legacy", legacy)
+})
+
+func jsonOf(v any) string {
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+// pipelines returns each pipeline's properties by pipeline name.
+func pipelines(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	_, tpl := fixture.Template(t)
+	out := map[string]map[string]any{}
+	for _, p := range cdktest.Resources(tpl, "AWS::CodePipeline::Pipeline") {
+		props := p["Properties"].(map[string]any)
+		out[props["Name"].(string)] = props
+	}
+	return out
+}
+
+// actions returns the actions of one pipeline by stage name.
+func actions(props map[string]any) map[string][]map[string]any {
+	out := map[string][]map[string]any{}
+	for _, s := range props["Stages"].([]any) {
+		stage := s.(map[string]any)
+		for _, a := range stage["Actions"].([]any) {
+			out[stage["Name"].(string)] = append(out[stage["Name"].(string)], a.(map[string]any))
+		}
+	}
+	return out
+}
+
+func TestStagesInOrder(t *testing.T) {
+	got := pipelines(t)
+	for name, want := range map[string]string{
+		"p-codecommit": "Source,Build,Validate,Deploy,Verify",
+		"p-connection": "Source,Build,Validate,Approve,Deploy,Verify",
+	} {
+		props, ok := got[name]
+		if !ok {
+			t.Fatalf("no pipeline %s", name)
+		}
+		var stages []string
+		for _, s := range props["Stages"].([]any) {
+			stages = append(stages, s.(map[string]any)["Name"].(string))
+		}
+		if strings.Join(stages, ",") != want {
+			t.Errorf("%s stages %v, want %s", name, stages, want)
+		}
+		if props["PipelineType"] != "V2" {
+			t.Errorf("%s type %v, want V2", name, props["PipelineType"])
+		}
+		store := jsonOf(props["ArtifactStore"])
+		if !strings.Contains(store, `"Location":{"Ref":"Artifacts`) || !strings.Contains(store, `"EncryptionKey":{"Id":{"Fn::GetAtt":["Key`) {
+			t.Errorf("%s artifact store %s, want the artifact bucket and its key", name, store)
+		}
+	}
+}
+
+func TestActionsPassTheImageAlong(t *testing.T) {
+	got := actions(pipelines(t)["p-codecommit"])
+	build := jsonOf(got["Build"][0]["Configuration"])
+	if !strings.Contains(build, `\"name\":\"COMMIT_ID\",\"type\":\"PLAINTEXT\",\"value\":\"#{SourceVariables.CommitId}\"`) {
+		t.Errorf("build action configuration %s, want COMMIT_ID from the source action", build)
+	}
+	if got["Build"][0]["Namespace"] != pipeline.BuildNamespace {
+		t.Errorf("build namespace %v, want %s", got["Build"][0]["Namespace"], pipeline.BuildNamespace)
+	}
+	for stage, mode := range map[string]string{"Validate": "gate", "Verify": "verify"} {
+		params := got[stage][0]["Configuration"].(map[string]any)["UserParameters"]
+		want := `{"mode":"` + mode + `","imageTag":"#{BuildVariables.IMAGE_TAG}","executionId":"#{codepipeline.PipelineExecutionId}"}`
+		if params != want {
+			t.Errorf("%s user parameters %v, want %s", stage, params, want)
+		}
+	}
+	deploy := jsonOf(got["Deploy"][0]["Configuration"])
+	if deploy != `{"ClusterName":"production-cluster","DeploymentTimeout":20,"ServiceName":"web"}` {
+		t.Errorf("deploy configuration %s, want the service and a 20-minute timeout", deploy)
+	}
+	if got := jsonOf(actions(pipelines(t)["p-connection"])["Deploy"][0]["Configuration"]); !strings.Contains(got, `"DeploymentTimeout":10`) {
+		t.Errorf("deploy configuration %s, want the configured 10-minute timeout", got)
+	}
+}
+
+func TestCodeCommitSource(t *testing.T) {
+	_, tpl := fixture.Template(t)
+	repos := cdktest.Resources(tpl, "AWS::CodeCommit::Repository")
+	if len(repos) != 1 {
+		t.Fatalf("want one repository (the CodeCommit pipeline's), found %d", len(repos))
+	}
+	for id, repo := range repos {
+		if repo["DeletionPolicy"] != "Retain" || repo["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s is not retained: deleting the stack would delete the source", id)
+		}
+	}
+	source := jsonOf(actions(pipelines(t)["p-codecommit"])["Source"][0]["Configuration"])
+	if !strings.Contains(source, `"BranchName":"main"`) || !strings.Contains(source, `"PollForSourceChanges":false`) {
+		t.Errorf("source configuration %s, want branch main triggered by events", source)
+	}
+	found := false
+	for _, r := range cdktest.Resources(tpl, "AWS::Events::Rule") {
+		pattern := jsonOf(r["Properties"].(map[string]any)["EventPattern"])
+		if strings.Contains(pattern, `"source":["aws.codecommit"]`) && strings.Contains(pattern, `"referenceName":["main"]`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no EventBridge rule starts the pipeline on a push to main")
+	}
+}
+
+func TestConnectionSource(t *testing.T) {
+	for name, arn := range map[string]string{"p-connection": connectionArn, "p-legacy": legacyArn} {
+		props := pipelines(t)[name]
+		triggers := jsonOf(props["Triggers"])
+		if triggers != `[{"GitConfiguration":{"Push":[{"Branches":{"Includes":["release"]}}],"SourceActionName":"Checkout"},"ProviderType":"CodeStarSourceConnection"}]` {
+			t.Errorf("%s triggers %s, want a push trigger on release", name, triggers)
+		}
+		source := jsonOf(actions(props)["Source"][0]["Configuration"])
+		if !strings.Contains(source, `"ConnectionArn":"`+arn+`"`) || !strings.Contains(source, `"FullRepositoryId":"octo-org/service"`) {
+			t.Errorf("%s source %s", name, source)
+		}
+	}
+	_, tpl := fixture.Template(t)
+	want := map[string]string{"Connection": "codeconnections:UseConnection", "Legacy": "codestar-connections:UseConnection"}
+	arns := map[string]string{"Connection": connectionArn, "Legacy": legacyArn}
+	for id, policy := range cdktest.Resources(tpl, "AWS::IAM::Policy") {
+		for prefix, action := range want {
+			if !strings.HasPrefix(id, prefix+"SourceRole") {
+				continue
+			}
+			for _, s := range policy["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+				st := s.(map[string]any)
+				if !strings.Contains(jsonOf(st["Action"]), "UseConnection") {
+					continue
+				}
+				// CDK's source action always adds codestar-connections:UseConnection;
+				// the statement may hold it next to the prefix of the ARN, nothing else.
+				granted := jsonOf(st["Action"])
+				for _, a := range strings.Split(strings.Trim(granted, `[]`), ",") {
+					if a != `"codeconnections:UseConnection"` && a != `"codestar-connections:UseConnection"` {
+						t.Errorf("%s grants %s next to UseConnection", id, a)
+					}
+				}
+				if !strings.Contains(granted, `"`+action+`"`) || st["Resource"] != arns[prefix] {
+					t.Errorf("%s grants %s on %v, want %s on %s only", id, granted, st["Resource"], action, arns[prefix])
+				}
+				delete(want, prefix)
+			}
+		}
+	}
+	for prefix, action := range want {
+		t.Errorf("the %s source role is not granted %s", prefix, action)
+	}
+}
+
+func TestConnectionService(t *testing.T) {
+	for arn, want := range map[string]string{
+		connectionArn: "codeconnections",
+		legacyArn:     "codestar-connections",
+		"nonsense":    "",
+	} {
+		if got := pipeline.ConnectionService(arn); got != want {
+			t.Errorf("ConnectionService(%q) = %q, want %q", arn, got, want)
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package validator_test
+
+import (
+	"debug/elf"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecr"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/jsii-runtime-go"
+
+	"cicd/constructs/validator"
+	"cicd/internal/cdktest"
+)
+
+func TestMain(m *testing.M) { cdktest.Main(m) }
+
+// The fixture bundles the asset: it is the one synthesis in the tests that
+// builds the Lambda, so it proves what is deployed.
+var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) {
+	key := awskms.NewKey(stack, jsii.String("Key"), nil)
+	table := awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("deploymentId"), Type: awsdynamodb.AttributeType_STRING},
+	})
+	repo := awsecr.NewRepository(stack, jsii.String("Repository"), nil)
+	topic := awssns.NewTopic(stack, jsii.String("Topic"), nil)
+	service := awsecs.BaseService_FromServiceArnWithCluster(stack, jsii.String("Service"), stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("ecs"), Resource: jsii.String("service"), ResourceName: jsii.String("production-cluster/web"),
+	}))
+	validator.New(stack, "Validator", validator.Props{
+		FunctionName:  "validator-test",
+		Environment:   "test",
+		Table:         table,
+		Repository:    repo,
+		Topic:         topic,
+		Key:           key,
+		Service:       service,
+		ContainerName: "app",
+	})
+}).Bundled()
+
+func jsonOf(v any) string {
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+func TestFunction(t *testing.T) {
+	_, tpl := fixture.Template(t)
+	fn := cdktest.Properties(t, tpl, "AWS::Lambda::Function")
+	if fn["Runtime"] != "provided.al2023" || jsonOf(fn["Architectures"]) != `["arm64"]` || fn["Handler"] != "bootstrap" {
+		t.Errorf("function runs %v on %v with handler %v, want provided.al2023 on arm64, bootstrap", fn["Runtime"], fn["Architectures"], fn["Handler"])
+	}
+	env := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+	want := map[string]string{
+		"STATE_TABLE":           `{"Ref":"Table`,
+		"ECR_REPOSITORY":        `{"Ref":"Repository`,
+		"ECR_REPOSITORY_URI":    `{"Fn::Join":`,
+		"SNS_TOPIC_ARN":         `{"Ref":"Topic`,
+		"SCAN_FAIL_SEVERITY":    `"CRITICAL"`,
+		"SCAN_MAX_WAIT_SECONDS": `"900"`,
+		"ECS_CLUSTER":           `"production-cluster"`,
+		"ECS_SERVICE":           `"web"`,
+		"CONTAINER_NAME":        `"app"`,
+		"ENVIRONMENT":           `"test"`,
+	}
+	for name, prefix := range want {
+		if got := jsonOf(env[name]); !strings.HasPrefix(got, prefix) {
+			t.Errorf("environment %s = %s, want %s...", name, got, prefix)
+		}
+	}
+	for name := range env {
+		if _, ok := want[name]; !ok {
+			t.Errorf("unexpected environment variable %s", name)
+		}
+	}
+	if got := jsonOf(fn["LoggingConfig"]); !strings.Contains(got, `"LogGroup":{"Ref":"ValidatorLogGroup`) {
+		t.Errorf("logging config %s, want the function's own log group", got)
+	}
+}
+
+func TestLogGroup(t *testing.T) {
+	_, tpl := fixture.Template(t)
+	lg := cdktest.Properties(t, tpl, "AWS::Logs::LogGroup")
+	if lg["LogGroupName"] != "/aws/lambda/validator-test" || lg["RetentionInDays"] != 7.0 {
+		t.Errorf("log group %v kept %v days, want /aws/lambda/validator-test for 7", lg["LogGroupName"], lg["RetentionInDays"])
+	}
+	if got := jsonOf(lg["KmsKeyId"]); !strings.Contains(got, `"Fn::GetAtt":["Key`) {
+		t.Errorf("log group key %s, want the stack's KMS key", got)
+	}
+}
+
+// TestGrantsAreScoped checks each statement of the role's policy names our
+// resources; the two exceptions are explained where they are made.
+func TestGrantsAreScoped(t *testing.T) {
+	_, tpl := fixture.Template(t)
+	doc := cdktest.Properties(t, tpl, "AWS::IAM::Policy")["PolicyDocument"].(map[string]any)
+	got := map[string]string{}
+	for _, s := range doc["Statement"].([]any) {
+		st := s.(map[string]any)
+		got[jsonOf(st["Action"])] = jsonOf(st["Resource"])
+	}
+	want := map[string]string{
+		`["ecr:DescribeImageScanFindings","ecr:DescribeImages"]`: `{"Fn::GetAtt":["Repository`,
+		`["dynamodb:GetItem","dynamodb:PutItem"]`:                `{"Fn::GetAtt":["Table`,
+		`["kms:Decrypt","kms:GenerateDataKey*"]`:                 `{"Fn::GetAtt":["Key`,
+		`"sns:Publish"`:                                          `{"Ref":"Topic`,
+		`"ecs:DescribeServices"`:                                 `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":service/production-cluster/web"]]}`,
+		// DescribeTaskDefinition does not support resource-level permissions.
+		`"ecs:DescribeTaskDefinition"`: `"*"`,
+	}
+	for actions, resource := range want {
+		if !strings.HasPrefix(got[actions], resource) {
+			t.Errorf("%s on %s, want %s", actions, got[actions], resource)
+		}
+	}
+	for actions := range got {
+		if _, ok := want[actions]; !ok {
+			t.Errorf("unexpected grant %s on %s", actions, got[actions])
+		}
+	}
+}
+
+func TestBundledAssetIsALinuxArm64Bootstrap(t *testing.T) {
+	_, tpl := fixture.Template(t)
+	code := cdktest.Properties(t, tpl, "AWS::Lambda::Function")["Code"].(map[string]any)
+	key, _ := code["S3Key"].(string)
+	hash := strings.TrimSuffix(key, ".zip")
+	if hash == key || hash == "" {
+		t.Fatalf("function code %s is not a bundled asset", jsonOf(code))
+	}
+	dir := filepath.Join(fixture.Outdir(), "asset."+hash)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("asset folder: %v", err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != "bootstrap" {
+		t.Fatalf("asset holds %v, want exactly [bootstrap]", names)
+	}
+	path := filepath.Join(dir, "bootstrap")
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode()&0o111 == 0 {
+		t.Errorf("bootstrap mode %v is not executable", info.Mode())
+	}
+	bin, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("bootstrap is not an ELF binary: %v", err)
+	}
+	defer bin.Close()
+	if bin.Machine != elf.EM_AARCH64 || bin.Type != elf.ET_EXEC || bin.OSABI != elf.ELFOSABI_NONE {
+		t.Errorf("bootstrap is %v %v %v, want a linux arm64 executable", bin.Machine, bin.Type, bin.OSABI)
+	}
+	for _, p := range bin.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("bootstrap is dynamically linked; provided.al2023 needs a static binary (CGO_ENABLED=0)")
+		}
+	}
+	if bin.Section(".symtab") != nil {
+		t.Error("bootstrap has a symbol table; it should be built with -ldflags \"-s -w\"")
+	}
+}

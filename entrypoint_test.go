@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"cicd/internal/cdktest"
+)
+
+const (
+	goodArn = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+	lowerID = "lowercase letters, digits and hyphens"
+	ecsName = "1-255 letters, digits, hyphens and underscores"
+)
+
+// badConfig is one bad context and the error line it must give: the key, the
+// value as shown (`key="value"`, or "missing context value key") and a
+// phrase of what is allowed.
+type badConfig struct {
+	name    string
+	context map[string]any
+	key     string
+	shown   string
+	allowed string
+}
+
+func connection(extra map[string]any) map[string]any {
+	ctx := map[string]any{"sourceProvider": "connection", "connectionArn": goodArn, "githubRepo": "octo-org/service"}
+	for k, v := range extra {
+		if v == nil {
+			delete(ctx, k)
+			continue
+		}
+		ctx[k] = v
+	}
+	return ctx
+}
+
+var badConfigs = []badConfig{
+	{"suffix empty", map[string]any{"environmentSuffix": ""}, "environmentSuffix", `environmentSuffix=""`, lowerID},
+	{"suffix case", map[string]any{"environmentSuffix": "Dev"}, "environmentSuffix", `environmentSuffix="Dev"`, lowerID},
+	{"suffix shape", map[string]any{"environmentSuffix": "dev_1"}, "environmentSuffix", `environmentSuffix="dev_1"`, lowerID},
+	{"suffix too long", map[string]any{"environmentSuffix": "a-very-long-environment"}, "environmentSuffix", `environmentSuffix="a-very-long-environment"`, "1-20"},
+	{"suffix not text", map[string]any{"environmentSuffix": map[string]any{"name": "dev"}}, "environmentSuffix", `environmentSuffix={"name":"dev"}`, lowerID},
+
+	{"provider empty", map[string]any{"sourceProvider": ""}, "sourceProvider", `sourceProvider=""`, "use codecommit or connection"},
+	{"provider case", map[string]any{"sourceProvider": "CodeCommit"}, "sourceProvider", `sourceProvider="CodeCommit"`, "use codecommit or connection"},
+	{"provider unknown", map[string]any{"sourceProvider": "github"}, "sourceProvider", `sourceProvider="github"`, "use codecommit or connection"},
+
+	{"repository empty", map[string]any{"repositoryName": ""}, "repositoryName", `repositoryName=""`, "1-100 letters"},
+	{"repository shape", map[string]any{"repositoryName": "my repo"}, "repositoryName", `repositoryName="my repo"`, "1-100 letters"},
+	{"repository .git", map[string]any{"repositoryName": "service.git"}, "repositoryName", `repositoryName="service.git"`, "not ending in .git"},
+
+	{"connection without arn", connection(map[string]any{"connectionArn": nil}), "connectionArn", "missing context value connectionArn", "arn:aws:codeconnections:"},
+	{"arn empty", connection(map[string]any{"connectionArn": ""}), "connectionArn", "missing context value connectionArn", "arn:aws:codeconnections:"},
+	{"arn shape", connection(map[string]any{"connectionArn": "arn:aws:s3:::bucket"}), "connectionArn", `connectionArn="arn:aws:s3:::bucket"`, "connection/UUID"},
+	{"arn case", connection(map[string]any{"connectionArn": strings.ToUpper(goodArn)}), "connectionArn", `connectionArn="` + strings.ToUpper(goodArn) + `"`, "connection/UUID"},
+
+	{"connection without repo", connection(map[string]any{"githubRepo": nil}), "githubRepo", "missing context value githubRepo", "owner/repo"},
+	{"repo shape", connection(map[string]any{"githubRepo": "service"}), "githubRepo", `githubRepo="service"`, "owner/repo"},
+	{"repo too deep", connection(map[string]any{"githubRepo": "octo/org/service"}), "githubRepo", `githubRepo="octo/org/service"`, "owner/repo"},
+
+	{"branch empty", map[string]any{"branch": ""}, "branch", `branch=""`, "git branch name"},
+	{"branch dots", map[string]any{"branch": "a..b"}, "branch", `branch="a..b"`, "no '..'"},
+	{"branch space", map[string]any{"branch": "my branch"}, "branch", `branch="my branch"`, "no spaces"},
+	{"branch option", map[string]any{"branch": "-main"}, "branch", `branch="-main"`, "not starting with '-'"},
+
+	{"token reserved", map[string]any{"githubTokenParameter": "aws/token"}, "githubTokenParameter", `githubTokenParameter="aws/token"`, "not starting with aws or ssm"},
+	{"token shape", map[string]any{"githubTokenParameter": "/my token"}, "githubTokenParameter", `githubTokenParameter="/my token"`, "SSM parameter name"},
+
+	{"cluster empty", map[string]any{"ecsClusterName": ""}, "ecsClusterName", `ecsClusterName=""`, ecsName},
+	{"cluster arn", map[string]any{"ecsClusterName": "arn:aws:ecs:eu-west-1:123456789012:cluster/prod"}, "ecsClusterName", `ecsClusterName="arn:aws:ecs:eu-west-1:123456789012:cluster/prod"`, ecsName},
+	{"service empty", map[string]any{"ecsServiceName": ""}, "ecsServiceName", `ecsServiceName=""`, ecsName},
+	{"service shape", map[string]any{"ecsServiceName": "web service"}, "ecsServiceName", `ecsServiceName="web service"`, ecsName},
+	{"container empty", map[string]any{"containerName": ""}, "containerName", `containerName=""`, ecsName},
+	{"container shape", map[string]any{"containerName": "app:latest"}, "containerName", `containerName="app:latest"`, ecsName},
+
+	{"severity empty", map[string]any{"scanFailSeverity": ""}, "scanFailSeverity", `scanFailSeverity=""`, "CRITICAL, HIGH, MEDIUM, LOW, NONE"},
+	{"severity case", map[string]any{"scanFailSeverity": "critical"}, "scanFailSeverity", `scanFailSeverity="critical"`, "CRITICAL, HIGH, MEDIUM, LOW, NONE"},
+	{"severity unknown", map[string]any{"scanFailSeverity": "SEVERE"}, "scanFailSeverity", `scanFailSeverity="SEVERE"`, "CRITICAL, HIGH, MEDIUM, LOW, NONE"},
+
+	{"email without domain", map[string]any{"notificationEmail": "team@"}, "notificationEmail", `notificationEmail="team@"`, "team@example.com"},
+	{"email without dot", map[string]any{"notificationEmail": "team@example"}, "notificationEmail", `notificationEmail="team@example"`, "team@example.com"},
+	{"email with name", map[string]any{"notificationEmail": "Team <team@example.com>"}, "notificationEmail", `notificationEmail="Team <team@example.com>"`, "plain e-mail address"},
+	{"email list", map[string]any{"notificationEmail": "a@example.com,b@example.com"}, "notificationEmail", `notificationEmail="a@example.com,b@example.com"`, "plain e-mail address"},
+
+	{"approval empty", map[string]any{"requireApproval": ""}, "requireApproval", `requireApproval=""`, "use true or false"},
+	{"approval case", map[string]any{"requireApproval": "True"}, "requireApproval", `requireApproval="True"`, "use true or false"},
+	{"approval word", map[string]any{"requireApproval": "yes"}, "requireApproval", `requireApproval="yes"`, "use true or false"},
+	{"approval number", map[string]any{"requireApproval": 1}, "requireApproval", `requireApproval=1`, "use true or false"},
+
+	{"tags malformed", map[string]any{"tags": `{"CostCenter":`}, "tags", `tags="{\"CostCenter\":"`, "JSON object of string values"},
+	{"tags array", map[string]any{"tags": `["CostCenter"]`}, "tags", `tags="[\"CostCenter\"]"`, "JSON object of string values"},
+	{"tags null", map[string]any{"tags": `null`}, "tags", `tags="null"`, "JSON object of string values"},
+	{"tags number value", map[string]any{"tags": `{"CostCenter":1234}`}, "tags", `tags="{\"CostCenter\":1234}"`, `the value of "CostCenter" is not a string`},
+	{"tags reserved", map[string]any{"tags": map[string]any{"Project": "other"}}, "tags", `tags={"Project":"other"}`, "cannot be replaced"},
+	{"tags aws prefix", map[string]any{"tags": `{"aws:owner":"me"}`}, "tags", `tags="{\"aws:owner\":\"me\"}"`, "may not start with aws:"},
+}
+
+// Stack frames of Go (goroutine, panic) and of Node (at fn (file.js:1:2)).
+var traceLine = regexp.MustCompile(`panic|goroutine|jsii|^\s*at \S|\.js:\d+|\.go:\d+`)
+
+// The app binary, run as `cdk synth -c key=value` runs it: cdk.json's
+// context and the -c values in CDK_CONTEXT_JSON.
+func TestConfigErrorsThroughEntryPoint(t *testing.T) {
+	covered := map[string]bool{}
+	for _, tc := range badConfigs {
+		covered[tc.key] = true
+	}
+	for _, key := range ConfigKeys {
+		if !covered[key] {
+			t.Errorf("no bad value of %s is tried", key)
+		}
+	}
+
+	bin := filepath.Join(t.TempDir(), "cicd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build app: %v\n%s", err, out)
+	}
+	base, err := cdktest.Context()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each run starts Node and mostly waits on it: run several at once.
+	type outcome struct {
+		err    error
+		stderr string
+	}
+	outcomes := make([]outcome, len(badConfigs))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 8)
+	for i, tc := range badConfigs {
+		ctx := make(map[string]any, len(base)+len(tc.context))
+		for k, v := range base {
+			ctx[k] = v
+		}
+		for k, v := range tc.context {
+			ctx[k] = v
+		}
+		contextJSON, err := json.Marshal(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+string(contextJSON), "CDK_OUTDIR="+t.TempDir())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			outcomes[i] = outcome{err: err, stderr: stderr.String()}
+		}()
+	}
+	wg.Wait()
+
+	for i, tc := range badConfigs {
+		t.Run(tc.name, func(t *testing.T) {
+			got := outcomes[i]
+			var exit *exec.ExitError
+			if !errors.As(got.err, &exit) || exit.ExitCode() == 0 {
+				t.Errorf("exit: %v, want a non-zero exit code", got.err)
+			}
+			var lines []string
+			for _, l := range strings.Split(got.stderr, "\n") {
+				// Node's own end-of-life banner is not ours.
+				if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "!!") {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) != 1 {
+				t.Fatalf("stderr has %d lines, want one:\n%s", len(lines), strings.Join(lines, "\n"))
+			}
+			line := lines[0]
+			if !strings.HasPrefix(line, "error: ") || !strings.Contains(line, tc.shown) || !strings.Contains(line, tc.allowed) {
+				t.Errorf("stderr %q, want an error naming %s and %q", line, tc.shown, tc.allowed)
+			}
+			if traceLine.MatchString(line) {
+				t.Errorf("stderr %q looks like a stack trace", line)
+			}
+		})
+	}
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"cicd/constructs/validator"
+	"cicd/internal/cdktest"
+)
+
+// validatorOperations reads the validator's ports (one interface per AWS
+// operation, each method with the SDK's signature) and returns the IAM
+// actions they stand for: "<sdk package>:<method>".
+func validatorOperations(t *testing.T) []string {
+	t.Helper()
+	root, err := cdktest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, validator.PackagePath)
+	fset := token.NewFileSet()
+	file, err := parser.ParseFile(fset, filepath.Join(dir, "ports.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	ast.Inspect(file, func(n ast.Node) bool {
+		spec, ok := n.(*ast.TypeSpec)
+		if !ok {
+			return true
+		}
+		iface, ok := spec.Type.(*ast.InterfaceType)
+		if !ok {
+			return false
+		}
+		if len(iface.Methods.List) != 1 {
+			t.Errorf("port %s has %d methods; each port is one AWS operation", spec.Name.Name, len(iface.Methods.List))
+			return false
+		}
+		method := iface.Methods.List[0]
+		params := method.Type.(*ast.FuncType).Params.List
+		// The second parameter is *<sdkpkg>.<Op>Input.
+		var pkg, input string
+		if len(params) >= 2 {
+			if star, ok := params[1].Type.(*ast.StarExpr); ok {
+				if sel, ok := star.X.(*ast.SelectorExpr); ok {
+					if id, ok := sel.X.(*ast.Ident); ok {
+						pkg, input = id.Name, sel.Sel.Name
+					}
+				}
+			}
+		}
+		name := method.Names[0].Name
+		if input != name+"Input" {
+			t.Errorf("port %s: method %s does not take *<sdk>.%sInput, so its IAM action cannot be read", spec.Name.Name, name, name)
+			return false
+		}
+		ops = append(ops, pkg+":"+name)
+		return false
+	})
+	if len(ops) == 0 {
+		t.Fatal("no ports found in ports.go")
+	}
+
+	// Every call goes through a port: SDK clients are made only in main.go,
+	// which hands them to the handler as ports.
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || filepath.Base(f) == "main.go" {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(src), "NewFromConfig") {
+			t.Errorf("%s makes an SDK client; only main.go may, and it must hand it over as a port", filepath.Base(f))
+		}
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+// validatorRoleActions returns the actions the synthesized stack grants the
+// validator's role, and the managed policies attached to it.
+func validatorRoleActions(t *testing.T) (actions []string, managed string) {
+	t.Helper()
+	_, tpl := devVariant.template(t)
+	var role string
+	for _, fn := range cdktest.Resources(tpl, "AWS::Lambda::Function") {
+		props := fn["Properties"].(map[string]any)
+		if props["FunctionName"] == "cicd-pipeline-validator-dev" {
+			role = props["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+		}
+	}
+	if role == "" {
+		t.Fatal("no validator function in the template")
+	}
+	seen := map[string]bool{}
+	for _, policy := range cdktest.Resources(tpl, "AWS::IAM::Policy") {
+		props := policy["Properties"].(map[string]any)
+		roles, _ := json.Marshal(props["Roles"])
+		if string(roles) != `[{"Ref":"`+role+`"}]` {
+			continue
+		}
+		for _, s := range props["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := s.(map[string]any)
+			if st["Effect"] != "Allow" {
+				continue
+			}
+			switch a := st["Action"].(type) {
+			case string:
+				seen[a] = true
+			case []any:
+				for _, x := range a {
+					seen[x.(string)] = true
+				}
+			}
+		}
+	}
+	for a := range seen {
+		actions = append(actions, a)
+	}
+	sort.Strings(actions)
+	m, _ := json.Marshal(cdktest.Resources(tpl, "AWS::IAM::Role")[role]["Properties"].(map[string]any)["ManagedPolicyArns"])
+	return actions, string(m)
+}
+
+// grants reports whether the IAM action pattern covers action.
+func grants(pattern, action string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(action, prefix)
+	}
+	return pattern == action
+}
+
+// TestValidatorRoleGrantsExactlyWhatTheCodeCalls compares the operations in
+// lambda/validator/ports.go with the validator role's policy.
+func TestValidatorRoleGrantsExactlyWhatTheCodeCalls(t *testing.T) {
+	ops := validatorOperations(t)
+	actions, managed := validatorRoleActions(t)
+	t.Logf("operations in ports.go: %v", ops)
+	t.Logf("actions granted to the role: %v", actions)
+
+	// Granted beyond the operations, each for a reason the code cannot show.
+	explained := map[string]string{
+		// The table and the topic are encrypted with the stack's key: DynamoDB
+		// and SNS use the caller's permissions on the key for PutItem, GetItem
+		// and Publish.
+		"kms:Decrypt":          "the table and topic are encrypted with the stack's key",
+		"kms:GenerateDataKey*": "the table and topic are encrypted with the stack's key",
+	}
+	for _, op := range ops {
+		found := false
+		for _, a := range actions {
+			if grants(a, op) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("the validator calls %s but its role is not granted it; granted: %v", op, actions)
+		}
+	}
+	for _, a := range actions {
+		if _, ok := explained[a]; ok {
+			continue
+		}
+		used := false
+		for _, op := range ops {
+			if grants(a, op) {
+				used = true
+			}
+		}
+		if !used {
+			t.Errorf("the validator role is granted %s, which the code never calls (ports.go: %v)", a, ops)
+		}
+	}
+	for a, why := range explained {
+		if !slices.Contains(actions, a) {
+			t.Errorf("explained extra %s (%s) is no longer granted; drop it from the list", a, why)
+		}
+	}
+	// The Lambda service writes the function's logs with the role: the basic
+	// execution policy is the one managed policy.
+	if !strings.Contains(managed, ":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole") || strings.Count(managed, "arn:") != 1 {
+		t.Errorf("managed policies %s, want only AWSLambdaBasicExecutionRole", managed)
+	}
+}

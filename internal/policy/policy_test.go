@@ -1,0 +1,166 @@
+package policy
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			t.Fatal("no go.mod above the test's folder")
+		}
+	}
+}
+
+func writeTemplate(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "template.json")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func guard(t *testing.T) Guard {
+	t.Helper()
+	g, err := FindGuard(moduleRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestFindGuardWithoutNpmCi(t *testing.T) {
+	_, err := FindGuard(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "run npm ci") {
+		t.Fatalf("got %v, want an error that says to run npm ci", err)
+	}
+}
+
+// A bucket with nothing set and a key that anyone may use: the rules must
+// name both, and the ledger must waive exactly what a waiver names.
+const badTemplate = `{
+  "Resources": {
+    "OpenBucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
+    "OpenKey": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Statement": [
+      {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}
+    ]}}}
+  }
+}`
+
+func TestGuardReportsAndWaives(t *testing.T) {
+	violations, err := guard(t).Validate(writeTemplate(t, badTemplate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(vs []Violation, control, resource string) bool {
+		for _, v := range vs {
+			if v.Control == control && v.Resource == resource {
+				return true
+			}
+		}
+		return false
+	}
+	for _, want := range [][2]string{{"CT.S3.PR.2", "OpenBucket"}, {"CT.KMS.PR.3", "OpenKey"}} {
+		if !has(violations, want[0], want[1]) {
+			t.Errorf("no %s violation on %s in %v", want[0], want[1], violations)
+		}
+	}
+
+	ledger := NewLedger([]Waiver{{
+		Rule: "s3_bucket_logging_enabled_check", Control: "CT.S3.PR.2",
+		Resources: []string{"OpenBucket", "RemovedBucket"}, Reason: "a reason long enough",
+	}})
+	left := ledger.Unwaived(violations)
+	if has(left, "CT.S3.PR.2", "OpenBucket") || !has(left, "CT.KMS.PR.3", "OpenKey") {
+		t.Errorf("unwaived %v: want CT.S3.PR.2 on OpenBucket waived and CT.KMS.PR.3 on OpenKey kept", left)
+	}
+	if len(left) != len(violations)-1 {
+		t.Errorf("%d of %d violations left, want all but one", len(left), len(violations))
+	}
+	want := []string{"CT.S3.PR.2 s3_bucket_logging_enabled_check on RemovedBucket"}
+	if got := ledger.Stale(); !reflect.DeepEqual(got, want) {
+		t.Errorf("stale %v, want %v", got, want)
+	}
+}
+
+func TestGuardRejectsUnreadableTemplate(t *testing.T) {
+	if _, err := guard(t).Validate(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Error("no error for a template that does not exist")
+	}
+}
+
+// The checked-in waivers name real Control Tower rules, with the control ID
+// each rule reports.
+func TestCheckedInWaiversNameRealRules(t *testing.T) {
+	root := moduleRoot(t)
+	waivers, err := LoadWaivers(filepath.Join(root, "security", "cfn-guard-waivers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := map[string]string{}
+	err = filepath.WalkDir(guard(t).Rules, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		rules[path] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range waivers {
+		found := false
+		for _, text := range rules {
+			if strings.Contains(text, "rule "+w.Rule+" ") && strings.Contains(text, "["+w.Control+"]") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("waiver %s %s: no Control Tower rule of that name reports that control", w.Control, w.Rule)
+		}
+	}
+}
+
+func TestLoadWaiversRejects(t *testing.T) {
+	for name, body := range map[string]string{
+		"not json":    `{"waivers": [`,
+		"no rule":     `{"waivers": [{"control": "CT.S3.PR.2", "resources": ["B"], "reason": "a reason long enough"}]}`,
+		"bad control": `{"waivers": [{"rule": "r", "control": "S3.2", "resources": ["B"], "reason": "a reason long enough"}]}`,
+		"no resource": `{"waivers": [{"rule": "r", "control": "CT.S3.PR.2", "resources": [], "reason": "a reason long enough"}]}`,
+		"no reason":   `{"waivers": [{"rule": "r", "control": "CT.S3.PR.2", "resources": ["B"], "reason": "ok"}]}`,
+	} {
+		if _, err := LoadWaivers(writeTemplate(t, body)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestLintReportsFindings(t *testing.T) {
+	bad := writeTemplate(t, `{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"Bogus": 1}}}}`)
+	findings, err := Lint(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != 1 || !strings.Contains(findings[0], "E3002") {
+		t.Errorf("findings %q, want one E3002 on the unknown property", findings)
+	}
+
+	clean := writeTemplate(t, `{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {}}}}`)
+	if findings, err := Lint(clean); err != nil || len(findings) != 0 {
+		t.Errorf("clean template: findings %q, error %v", findings, err)
+	}
+}

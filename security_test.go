@@ -1,0 +1,351 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"cicd/internal/cdktest"
+	"cicd/internal/policy"
+	"cicd/internal/suppress"
+)
+
+// checkedVariant is one configuration of the stack, synthesized once per
+// test binary with the cdk-nag AwsSolutions checks applied, for the
+// security tests: cdk-nag, cfn-guard, cfn-lint and the key policy.
+type checkedVariant struct {
+	name    string
+	context map[string]any
+	once    sync.Once
+	json    map[string]any
+	// nag holds the unsuppressed cdk-nag findings.
+	nag []string
+}
+
+// The variants cover both source providers, approval on and off, and prod.
+var checkedVariants = []*checkedVariant{
+	{name: "codecommit", context: map[string]any{}},
+	{name: "codecommit-approval-prod", context: map[string]any{"environmentSuffix": "prod"}},
+	{name: "connection-approval", context: map[string]any{
+		"environmentSuffix":    "staging",
+		"sourceProvider":       "connection",
+		"connectionArn":        "arn:aws:codeconnections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+		"githubRepo":           "octo-org/service",
+		"githubTokenParameter": "/cicd-pipeline/staging/github-token",
+		"notificationEmail":    "team@example.com",
+		"requireApproval":      "true",
+		"tags":                 `{"CostCenter":"1234"}`,
+	}},
+	{name: "connection", context: map[string]any{
+		"environmentSuffix": "qa",
+		"sourceProvider":    "connection",
+		"connectionArn":     "arn:aws:codestar-connections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+		"githubRepo":        "octo-org/service",
+		"requireApproval":   "false",
+	}},
+}
+
+// nagApp returns an app with the AwsSolutions checks applied. With
+// annotationsInValidationReport on (cdk.json), an error annotation fails
+// synthesis with a report file; off, the findings stay readable as
+// annotations, which is how the tests collect them.
+func nagApp(t *testing.T, context map[string]any) awscdk.App {
+	t.Helper()
+	overrides := map[string]any{"@aws-cdk/core:annotationsInValidationReport": false}
+	for k, v := range context {
+		overrides[k] = v
+	}
+	app := cdktest.NewApp(t, overrides, false)
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{
+		Verbose: jsii.Bool(true),
+		Reports: jsii.Bool(false),
+	}), nil)
+	return app
+}
+
+// synth returns the variant's template and its cdk-nag findings.
+func (v *checkedVariant) synth(t *testing.T) (map[string]any, []string) {
+	t.Helper()
+	v.once.Do(func() {
+		app := nagApp(t, v.context)
+		cfg, err := LoadConfig(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
+		if err != nil {
+			t.Fatalf("config of variant %s: %v", v.name, err)
+		}
+		stack := NewCicdStack(app, cfg, StackOptions{})
+		_, tpl := cdktest.Template(stack)
+		v.nag = nagFindings(stack)
+		v.json = tpl
+	})
+	if v.json == nil {
+		t.Fatalf("variant %s did not synthesize", v.name)
+	}
+	return v.json, v.nag
+}
+
+// templateFile writes the variant's template into dir for the command-line
+// checks.
+func (v *checkedVariant) templateFile(t *testing.T, dir string) string {
+	t.Helper()
+	tpl, _ := v.synth(t)
+	data, err := json.MarshalIndent(tpl, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, v.name+".template.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// nagFindings returns every unsuppressed AwsSolutions error and warning on
+// stack, one line each: level, construct path, rule and finding.
+func nagFindings(stack awscdk.Stack) []string {
+	annotations := assertions.Annotations_FromStack(stack)
+	rule := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	var out []string
+	for level, found := range map[string]*[]*cxapi.SynthesisMessage{
+		"error":   annotations.FindError(jsii.String("*"), rule),
+		"warning": annotations.FindWarning(jsii.String("*"), rule),
+	} {
+		for _, m := range *found {
+			text := fmt.Sprint(m.Entry.Data)
+			// "AwsSolutions-IAM5[Resource::*]: The IAM entity ..." down to
+			// the finding and its first sentence.
+			if i := strings.Index(text, ". "); i > 0 {
+				text = text[:i+1]
+			}
+			out = append(out, fmt.Sprintf("%s %s: %s", level, *m.Id, text))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestCdkNagAwsSolutions(t *testing.T) {
+	for _, v := range checkedVariants {
+		t.Run(v.name, func(t *testing.T) {
+			if _, findings := v.synth(t); len(findings) > 0 {
+				t.Errorf("%d unsuppressed cdk-nag findings: fix the resource, or suppress the finding where the resource "+
+					"is made with a reason (internal/suppress):\n  %s", len(findings), strings.Join(findings, "\n  "))
+			}
+		})
+	}
+}
+
+// The check must see a new finding: a throwaway stack with a bucket that has
+// neither access logs nor TLS enforcement, and a policy with wildcards.
+func TestCdkNagReportsNewFinding(t *testing.T) {
+	app := nagApp(t, nil)
+	stack := awscdk.NewStack(app, jsii.String("Throwaway"), nil)
+	bucket := awss3.NewBucket(stack, jsii.String("Plain"), nil)
+	role := awsiam.NewRole(stack, jsii.String("Role"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+	})
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:*"),
+		Resources: jsii.Strings("*"),
+	}))
+	// A suppression on the bucket covers one rule there and nothing else.
+	suppress.Resource(bucket, suppress.Nag{Rule: "AwsSolutions-S10", Reason: "throwaway bucket of the test"})
+
+	findings := strings.Join(nagFindings(stack), "\n")
+	for _, want := range []string{
+		"error /Throwaway/Plain/Resource: AwsSolutions-S1:",
+		"error /Throwaway/Role/DefaultPolicy/Resource: AwsSolutions-IAM5[Action::s3:*]",
+		"error /Throwaway/Role/DefaultPolicy/Resource: AwsSolutions-IAM5[Resource::*]",
+	} {
+		if !strings.Contains(findings, want) {
+			t.Errorf("no finding %q in:\n%s", want, findings)
+		}
+	}
+	if strings.Contains(findings, "AwsSolutions-S10") {
+		t.Errorf("suppressed AwsSolutions-S10 reported:\n%s", findings)
+	}
+}
+
+func TestCfnGuardControlTower(t *testing.T) {
+	root, err := cdktest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard, err := policy.FindGuard(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiverFile := filepath.Join(root, "security", "cfn-guard-waivers.json")
+	waivers, err := policy.LoadWaivers(waiverFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := policy.NewLedger(waivers)
+	ran := 0
+	for _, v := range checkedVariants {
+		t.Run(v.name, func(t *testing.T) {
+			ran++
+			violations, err := guard.Validate(v.templateFile(t, t.TempDir()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if left := ledger.Unwaived(violations); len(left) > 0 {
+				lines := make([]string, len(left))
+				for i, l := range left {
+					lines[i] = l.String()
+				}
+				t.Errorf("%d Control Tower rules fail without a waiver: fix the resource, or waive the rule for it "+
+					"in security/cfn-guard-waivers.json with a reason:\n  %s", len(left), strings.Join(lines, "\n  "))
+			}
+		})
+	}
+	if ran < len(checkedVariants) {
+		t.Logf("stale waivers not checked: %d of %d variants ran", ran, len(checkedVariants))
+		return
+	}
+	if stale := ledger.Stale(); len(stale) > 0 {
+		t.Errorf("waivers in security/cfn-guard-waivers.json that no variant needs any more: remove them:\n  %s",
+			strings.Join(stale, "\n  "))
+	}
+}
+
+func TestCfnLint(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for _, v := range checkedVariants {
+		files = append(files, v.templateFile(t, dir))
+	}
+	findings, err := policy.Lint(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) > 0 {
+		for i, f := range findings {
+			findings[i] = strings.TrimPrefix(f, dir+string(filepath.Separator))
+		}
+		t.Errorf("%d cfn-lint findings: fix them in the constructs, or ignore the rule on that resource "+
+			"with suppress.Lint and a comment saying why:\n  %s", len(findings), strings.Join(findings, "\n  "))
+	}
+}
+
+// The key policy gives kms:* to the account only (IAM policies then decide),
+// and each service principal just the operations it performs.
+func TestKeyPolicyLeastPrivilege(t *testing.T) {
+	for _, v := range checkedVariants {
+		t.Run(v.name, func(t *testing.T) {
+			tpl, _ := v.synth(t)
+			keys := cdktest.Resources(tpl, "AWS::KMS::Key")
+			if len(keys) != 1 {
+				t.Fatalf("%d KMS keys, want 1", len(keys))
+			}
+			suffix := v.context["environmentSuffix"]
+			if suffix == nil {
+				suffix = "dev"
+			}
+			for id, key := range keys {
+				checkKeyPolicy(t, id, key, suffix.(string))
+			}
+		})
+	}
+}
+
+func checkKeyPolicy(t *testing.T, id string, key map[string]any, suffix string) {
+	t.Helper()
+	root := map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":iam::",
+		map[string]any{"Ref": "AWS::AccountId"}, ":root"}}}
+	logs := map[string]any{"Fn::Join": []any{"", []any{"logs.", map[string]any{"Ref": "AWS::Region"}, ".amazonaws.com"}}}
+	logGroup := func(name string) any {
+		return map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":logs:",
+			map[string]any{"Ref": "AWS::Region"}, ":", map[string]any{"Ref": "AWS::AccountId"}, ":log-group:" + name}}}
+	}
+	seen := map[string]bool{}
+	statements := key["Properties"].(map[string]any)["KeyPolicy"].(map[string]any)["Statement"].([]any)
+	for _, s := range statements {
+		st := s.(map[string]any)
+		list := stringList(st["Action"])
+		actions := strings.Join(list, ",")
+		principal, _ := st["Principal"].(map[string]any)
+		if st["Effect"] == "Deny" {
+			// Denies grant nothing; the one expected keeps grants to AWS services.
+			if actions == "kms:CreateGrant" {
+				seen["grants"] = true
+			}
+			continue
+		}
+		switch {
+		case reflect.DeepEqual(principal, map[string]any{"AWS": root}):
+			seen["root"] = true
+			if st["Condition"] != nil {
+				t.Errorf("%s: the account's statement has a condition: %s", id, compact(st["Condition"]))
+			}
+		case contains(list, "kms:*") || contains(list, "*"):
+			t.Errorf("%s: %s granted to %s, which is not the account root", id, actions, compact(principal))
+		case reflect.DeepEqual(principal, map[string]any{"Service": logs}):
+			seen["logs"] = true
+			if want := "kms:Decrypt*,kms:Describe*,kms:Encrypt*,kms:GenerateDataKey*,kms:ReEncrypt*"; actions != want {
+				t.Errorf("%s: CloudWatch Logs gets %s, want %s", id, actions, want)
+			}
+			want := map[string]any{"ArnLike": map[string]any{"kms:EncryptionContext:aws:logs:arn": []any{
+				logGroup("/aws/codebuild/cicd-pipeline-" + suffix),
+				logGroup("/aws/lambda/cicd-pipeline-validator-" + suffix),
+			}}}
+			if !reflect.DeepEqual(st["Condition"], want) {
+				t.Errorf("%s: CloudWatch Logs condition %s, want the encryption context of the two log groups", id, compact(st["Condition"]))
+			}
+		case reflect.DeepEqual(principal, map[string]any{"Service": "events.amazonaws.com"}):
+			seen["events"] = true
+			if want := "kms:Decrypt,kms:GenerateDataKey*"; actions != want {
+				t.Errorf("%s: EventBridge gets %s, want %s", id, actions, want)
+			}
+		default:
+			t.Errorf("%s: unexpected principal %s with %s", id, compact(principal), actions)
+		}
+	}
+	for _, p := range []string{"root", "logs", "events", "grants"} {
+		if !seen[p] {
+			t.Errorf("%s: no key policy statement for %s", id, p)
+		}
+	}
+}
+
+func stringList(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, s := range v {
+			out = append(out, fmt.Sprint(s))
+		}
+		sort.Strings(out)
+		return out
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, l := range list {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+func compact(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
