@@ -112,6 +112,8 @@ func TestGrantsAreScoped(t *testing.T) {
 		`["kms:Decrypt","kms:GenerateDataKey*"]`:                 `{"Fn::GetAtt":["Key`,
 		`"sns:Publish"`:                                          `{"Ref":"Topic`,
 		`"ecs:DescribeServices"`:                                 `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":service/production-cluster/web"]]}`,
+		// Lambda writes the function's logs with the role, to its own group only.
+		`["logs:CreateLogStream","logs:PutLogEvents"]`: `[{"Fn::GetAtt":["ValidatorLogGroup`,
 		// DescribeTaskDefinition does not support resource-level permissions.
 		`"ecs:DescribeTaskDefinition"`: `"*"`,
 	}
