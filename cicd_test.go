@@ -14,13 +14,16 @@ import (
 
 func TestMain(m *testing.M) { cdktest.Main(m) }
 
-// variant is one configuration of the stack, synthesized once per test binary.
+// variant is one configuration of the stack, synthesized once per test binary
+// with the cdk-nag AwsSolutions checks applied (security_test.go).
 type variant struct {
 	name    string
 	context map[string]any
 	once    sync.Once
 	tpl     assertions.Template
 	json    map[string]any
+	// nag holds the unsuppressed cdk-nag findings (security_test.go).
+	nag []string
 }
 
 var (
@@ -42,12 +45,14 @@ var (
 func (v *variant) template(t *testing.T) (assertions.Template, map[string]any) {
 	t.Helper()
 	v.once.Do(func() {
-		app := cdktest.NewApp(t, v.context, false)
+		app := nagApp(t, v.context)
 		cfg, err := LoadConfig(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
 		if err != nil {
 			t.Fatalf("config of variant %s: %v", v.name, err)
 		}
-		v.tpl, v.json = cdktest.Template(NewCicdStack(app, cfg, StackOptions{}))
+		stack := NewCicdStack(app, cfg, StackOptions{})
+		v.tpl, v.json = cdktest.Template(stack)
+		v.nag = nagFindings(stack)
 	})
 	if v.tpl == nil {
 		t.Fatalf("variant %s did not synthesize", v.name)

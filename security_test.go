@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -24,40 +23,20 @@ import (
 	"cicd/internal/suppress"
 )
 
-// checkedVariant is one configuration of the stack, synthesized once per
-// test binary with the cdk-nag AwsSolutions checks applied, for the
-// security tests: cdk-nag, cfn-guard, cfn-lint and the key policy.
-type checkedVariant struct {
-	name    string
-	context map[string]any
-	once    sync.Once
-	json    map[string]any
-	// nag holds the unsuppressed cdk-nag findings.
-	nag []string
-}
-
-// The variants cover both source providers, approval on and off, and prod.
-var checkedVariants = []*checkedVariant{
-	{name: "codecommit", context: map[string]any{}},
-	{name: "codecommit-approval-prod", context: map[string]any{"environmentSuffix": "prod"}},
-	{name: "connection-approval", context: map[string]any{
-		"environmentSuffix":    "staging",
-		"sourceProvider":       "connection",
-		"connectionArn":        "arn:aws:codeconnections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
-		"githubRepo":           "octo-org/service",
-		"githubTokenParameter": "/cicd-pipeline/staging/github-token",
-		"notificationEmail":    "team@example.com",
-		"requireApproval":      "true",
-		"tags":                 `{"CostCenter":"1234"}`,
-	}},
-	{name: "connection", context: map[string]any{
+// The security checks run on every variant of cicd_test.go (both source
+// providers, approval on and off, prod) plus a connection on an ARN of the
+// older codestar-connections prefix without approval; each is synthesized
+// once per test binary, with the cdk-nag AwsSolutions checks applied.
+var (
+	legacyVariant = &variant{name: "connection-legacy", context: map[string]any{
 		"environmentSuffix": "qa",
 		"sourceProvider":    "connection",
 		"connectionArn":     "arn:aws:codestar-connections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
 		"githubRepo":        "octo-org/service",
 		"requireApproval":   "false",
-	}},
-}
+	}}
+	checkedVariants = []*variant{devVariant, prodVariant, connVariant, legacyVariant}
+)
 
 // nagApp returns an app with the AwsSolutions checks applied. With
 // annotationsInValidationReport on (cdk.json), an error annotation fails
@@ -77,29 +56,16 @@ func nagApp(t *testing.T, context map[string]any) awscdk.App {
 	return app
 }
 
-// synth returns the variant's template and its cdk-nag findings.
-func (v *checkedVariant) synth(t *testing.T) (map[string]any, []string) {
+// synth returns the variant's template and its unsuppressed cdk-nag findings.
+func (v *variant) synth(t *testing.T) (map[string]any, []string) {
 	t.Helper()
-	v.once.Do(func() {
-		app := nagApp(t, v.context)
-		cfg, err := LoadConfig(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
-		if err != nil {
-			t.Fatalf("config of variant %s: %v", v.name, err)
-		}
-		stack := NewCicdStack(app, cfg, StackOptions{})
-		_, tpl := cdktest.Template(stack)
-		v.nag = nagFindings(stack)
-		v.json = tpl
-	})
-	if v.json == nil {
-		t.Fatalf("variant %s did not synthesize", v.name)
-	}
-	return v.json, v.nag
+	_, tpl := v.template(t)
+	return tpl, v.nag
 }
 
 // templateFile writes the variant's template into dir for the command-line
 // checks.
-func (v *checkedVariant) templateFile(t *testing.T, dir string) string {
+func (v *variant) templateFile(t *testing.T, dir string) string {
 	t.Helper()
 	tpl, _ := v.synth(t)
 	data, err := json.MarshalIndent(tpl, "", " ")
