@@ -4,6 +4,8 @@
 package cdktest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -91,14 +93,20 @@ func Context() (map[string]any, error) {
 // is true, asset bundling is skipped: most tests do not need the binary.
 func NewApp(t testing.TB, overrides map[string]any, bundle bool) awscdk.App {
 	t.Helper()
-	app, err := newApp(overrides, bundle, t.TempDir())
+	app, err := newApp(overrides, bundle, true, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return app
 }
 
-func newApp(overrides map[string]any, bundle bool, outdir string) (awscdk.App, error) {
+// newApp builds the app of NewApp. Without validate it skips aws-cdk-lib's
+// built-in CloudFormation validation: the first validating synth of a
+// process loads the validation engine (about 2.5 s on the project machine,
+// see BENCHMARKS.md), which construct tests of a partial stack need not pay
+// in every package. The whole stack is validated where it is built with
+// NewApp (the root package's tests) and in every cdk synth.
+func newApp(overrides map[string]any, bundle, validate bool, outdir string) (awscdk.App, error) {
 	base, err := Context()
 	if err != nil {
 		return nil, err
@@ -113,20 +121,65 @@ func newApp(overrides map[string]any, bundle bool, outdir string) (awscdk.App, e
 	if !bundle {
 		context["aws:cdk:bundling-stacks"] = []string{}
 	}
-	return awscdk.NewApp(&awscdk.AppProps{Context: &context, Outdir: jsii.String(outdir)}), nil
+	return awscdk.NewApp(&awscdk.AppProps{
+		Context:                         &context,
+		Outdir:                          jsii.String(outdir),
+		BuiltinCloudFormationValidation: jsii.Bool(validate),
+	}), nil
 }
 
-// NewStack returns an empty stack in a new app, for construct tests.
+// NewStack returns an empty stack in a new app, for construct tests. Its
+// app skips the built-in template validation (see newApp).
 func NewStack(t testing.TB) awscdk.Stack {
 	t.Helper()
-	return awscdk.NewStack(NewApp(t, nil, false), jsii.String("Test"), nil)
+	app, err := newApp(nil, false, false, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return awscdk.NewStack(app, jsii.String("Test"), nil)
 }
 
 // Template synthesizes stack and returns its template as assertions and as
 // plain JSON, for checks the matchers cannot express.
 func Template(stack awscdk.Stack) (assertions.Template, map[string]any) {
 	tpl := assertions.Template_FromStack(stack, nil)
-	return tpl, *tpl.ToJSON()
+	j := *tpl.ToJSON()
+	recordSynth(stack, j)
+	return tpl, j
+}
+
+// SynthLogEnv names a file to which every Template call appends one line:
+// the package directory, the stack name and a fingerprint of the template.
+// bench/ reads it to count how many synths, and how many distinct stacks,
+// each test binary makes.
+const SynthLogEnv = "CICD_TEST_SYNTH_LOG"
+
+var synthLogMu sync.Mutex
+
+func recordSynth(stack awscdk.Stack, tpl map[string]any) {
+	path := os.Getenv(SynthLogEnv)
+	if path == "" {
+		return
+	}
+	data, err := json.Marshal(tpl) // map keys sorted: a stable fingerprint
+	if err != nil {
+		return
+	}
+	sum := sha256.Sum256(data)
+	pkg, _ := os.Getwd()
+	if root, err := ModuleRoot(); err == nil {
+		if rel, err := filepath.Rel(root, pkg); err == nil {
+			pkg = filepath.ToSlash(rel)
+		}
+	}
+	synthLogMu.Lock()
+	defer synthLogMu.Unlock()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s\t%s\t%s\n", pkg, *stack.StackName(), hex.EncodeToString(sum[:8]))
 }
 
 // Resources returns the template's resources of one type, by logical ID.
@@ -143,7 +196,8 @@ func Resources(tpl map[string]any, typ string) map[string]map[string]any {
 }
 
 // Fixture is a stack synthesized once per test binary and shared by the
-// tests of a package: each synthesis costs seconds of template validation.
+// tests of a package. Its app skips the built-in template validation (see
+// newApp), which would cost seconds in every construct package.
 type Fixture struct {
 	name   string
 	app    map[string]any
@@ -188,7 +242,7 @@ func (f *Fixture) Template(t testing.TB) (assertions.Template, map[string]any) {
 		}
 		fixtureDirs = append(fixtureDirs, dir)
 		f.outdir = dir
-		app, err := newApp(f.app, f.bundle, dir)
+		app, err := newApp(f.app, f.bundle, false, dir)
 		if err != nil {
 			f.err = err.Error()
 			return
