@@ -1,0 +1,292 @@
+// Command bench measures the project's performance targets and writes them
+// to BENCHMARKS.md: cdk synth of the default stack against its TypeScript
+// twin, the warm test suite, and the validator Lambda's size, init and warm
+// invocation under the Lambda Runtime Interface Emulator. Runs of the
+// different commands are interleaved round by round and reported as medians,
+// so that a burst of load on the machine touches every column alike.
+//
+// Run it through bench/run from the repository root.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type bench struct {
+	root string // repository root (holds go.mod and cdk.json)
+	work string // scratch folder, removed at the end
+	env  []string
+	log  *os.File
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "%s bench: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// results is everything one run of the benchmark measured.
+type results struct {
+	Started, Finished time.Time
+	Rounds            int
+	Machine           machine
+	Targets           []synthTarget
+	Synth             map[string][]synthRun
+	JSII              jsiiProfile
+	Tests             []testRun
+	TestFailures      []string
+	UncountedSynths   []string
+	Arm64, Amd64      lambdaBuild
+	Emulator          []emulatorRun
+	EmulatorSkipped   string
+	Warm              int
+}
+
+func main() {
+	rounds := flag.Int("rounds", 5, "rounds of interleaved runs; every figure is a median over them")
+	tsDir := flag.String("ts", "", "TypeScript twin to compare synth with (default: ../shared/bench/ts-reference from the repository root; skipped when absent)")
+	out := flag.String("out", "BENCHMARKS.md", "report to write, relative to the repository root; its generated section is replaced, the rest kept")
+	only := flag.String("only", "synth,test,lambda", "comma-separated parts to measure: synth, test, lambda")
+	warm := flag.Int("warm", 20, "warm invocations of the validator per round")
+	flag.Parse()
+	if *rounds < 1 || *warm < 1 {
+		fmt.Fprintln(os.Stderr, "error: --rounds and --warm must be at least 1")
+		os.Exit(2)
+	}
+	parts := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "synth", "test", "lambda":
+			parts[p] = true
+		default:
+			fmt.Fprintf(os.Stderr, "error: --only %q: use synth, test and/or lambda\n", p)
+			os.Exit(2)
+		}
+	}
+	if err := mainErr(*rounds, *tsDir, *out, parts, *warm); err != nil {
+		fmt.Fprintln(os.Stderr, "error: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func mainErr(rounds int, tsDir, outFile string, parts map[string]bool, warm int) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "cicd-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	b := &bench{root: root, work: work, env: os.Environ(), log: os.Stderr}
+	res := &results{Started: time.Now().UTC(), Rounds: rounds, Synth: map[string][]synthRun{}, Warm: warm}
+	res.Machine = b.machine()
+
+	// Preparation, outside the timed rounds.
+	if parts["synth"] {
+		res.Targets = append(res.Targets, synthTarget{Key: "go", Label: "Go, cdk.json app (`go mod download && go run .`)", Dir: root})
+		bin := filepath.Join(work, "cicd-app")
+		b.logf("building the app binary")
+		if _, err := measure(root, b.env, "go", "build", "-o", bin, "."); err != nil {
+			return err
+		}
+		res.Targets = append(res.Targets, synthTarget{Key: "gobin", Label: "Go, prebuilt app binary (`--app`)", Dir: root, App: []string{bin}})
+		if tsDir == "" {
+			tsDir = filepath.Join(root, "..", "shared", "bench", "ts-reference")
+		}
+		if fi, err := os.Stat(tsDir); err == nil && fi.IsDir() {
+			b.logf("preparing the TypeScript twin from %s", tsDir)
+			dst, err := b.prepareTS(tsDir)
+			if err != nil {
+				return err
+			}
+			res.Machine.TSLib = packageVersion(filepath.Join(dst, "node_modules", "aws-cdk-lib", "package.json"))
+			res.Targets = append(res.Targets, synthTarget{Key: "ts", Label: "TypeScript twin (`node dist/bin/app.js`)", Dir: dst, App: []string{"node", "dist/bin/app.js"}})
+		} else {
+			b.logf("no TypeScript twin at %s: synth is measured without the comparison", tsDir)
+		}
+		// One unmeasured synth each: the Go build cache, the jsii package
+		// cache and the file cache are then as warm as a developer's.
+		for _, t := range res.Targets {
+			b.logf("warm-up synth: %s", t.Key)
+			if _, err := b.synth(t, "warmup"); err != nil {
+				return err
+			}
+		}
+		b.logf("jsii traffic of one synth (JSII_DEBUG=1)")
+		res.JSII = b.profileJSII(res.Targets[1])
+	}
+	if parts["test"] {
+		b.logf("warming the build cache for go test")
+		if _, err := measure(root, b.env, "go", "test", "-count=1", "-run", "^$", "./..."); err != nil {
+			return err
+		}
+		res.UncountedSynths = b.uncountedSynthSites()
+	}
+	rie := ""
+	if parts["lambda"] {
+		b.logf("building the validator (linux/arm64 as the stack does, and linux/amd64 to run here)")
+		if res.Arm64, err = b.buildValidator("arm64"); err != nil {
+			return err
+		}
+		if res.Amd64, err = b.buildValidator("amd64"); err != nil {
+			return err
+		}
+		// A second arm64 build is what bundling costs with a warm cache.
+		if again, err := b.buildValidator("arm64"); err == nil {
+			res.Arm64.Wall = again.Wall
+		}
+		if rie = b.findRIE(); rie == "" {
+			res.EmulatorSkipped = "aws-lambda-rie not found (install it as .ci/run does)"
+			b.logf("%s", res.EmulatorSkipped)
+		}
+	}
+
+	for round := range rounds {
+		tag := strconv.Itoa(round)
+		// Rotate the order so that no command always runs first.
+		n := len(res.Targets)
+		for i := range n {
+			t := res.Targets[(i+round)%n]
+			b.logf("round %d/%d: synth %s", round+1, rounds, t.Key)
+			r, err := b.synth(t, tag)
+			if err != nil {
+				return err
+			}
+			res.Synth[t.Key] = append(res.Synth[t.Key], r)
+		}
+		if parts["test"] {
+			b.logf("round %d/%d: go test -count=1 ./...", round+1, rounds)
+			r, err := b.goTest(tag)
+			if err != nil {
+				res.TestFailures = append(res.TestFailures, firstLine(err.Error()))
+				b.logf("go test failed: %v", err)
+			} else {
+				res.Tests = append(res.Tests, r)
+			}
+		}
+		if rie != "" {
+			b.logf("round %d/%d: validator under the emulator", round+1, rounds)
+			er, err := b.emulator(rie, res.Amd64.Path, warm)
+			if err != nil {
+				return err
+			}
+			res.Emulator = append(res.Emulator, er)
+		}
+	}
+	res.Finished = time.Now().UTC()
+	res.Machine.LoadEnd = loadAvg()
+
+	report := render(res)
+	fmt.Println(report)
+	path := outFile
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(root, path)
+	}
+	if err := writeReport(path, report); err != nil {
+		return err
+	}
+	b.logf("wrote %s", path)
+	return nil
+}
+
+// machine describes where the figures were taken.
+type machine struct {
+	CPU, Cores, RAM      string
+	Go, Node, CLI, GoLib string
+	TSLib                string
+	LoadStart, LoadEnd   string
+}
+
+func (b *bench) machine() machine {
+	m := machine{Cores: strconv.Itoa(runtime.NumCPU()), LoadStart: loadAvg()}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				m.RAM = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+			}
+		}
+	}
+	m.Go = b.output("go", "env", "GOVERSION")
+	m.Node = b.output("node", "--version")
+	m.CLI = strings.Fields(b.output("npx", "cdk", "--version") + " ?")[0]
+	m.GoLib = b.output("go", "list", "-m", "-f", "{{.Version}}", "github.com/aws/aws-cdk-go/awscdk/v2")
+	return m
+}
+
+func (b *bench) output(name string, args ...string) string {
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Env = b.root, b.env
+	out, err := cmd.Output()
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func packageVersion(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "?"
+	}
+	const key = `"version": "`
+	if i := strings.Index(string(data), key); i >= 0 {
+		rest := string(data)[i+len(key):]
+		if j := strings.IndexByte(rest, '"'); j >= 0 {
+			return rest[:j]
+		}
+	}
+	return "?"
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			if _, err := os.Stat(filepath.Join(d, "cdk.json")); err == nil {
+				return d, nil
+			}
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod with a cdk.json in %s or above", dir)
+		}
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
