@@ -84,7 +84,10 @@ func (b *bench) buildValidator(goarch string) (lambdaBuild, error) {
 	if err != nil {
 		return lambdaBuild{}, err
 	}
+	// A fresh output path, as the bundler's: go build skips the link when
+	// the file is already up to date.
 	out := filepath.Join(b.work, "bootstrap-"+goarch)
+	_ = os.Remove(out)
 	cmdEnv := append([]string(nil), b.env...)
 	keys := make([]string, 0, len(env))
 	for k := range env {

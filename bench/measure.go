@@ -22,6 +22,10 @@ type run struct {
 	// the command's process group (npx, the CLI, go, the app, the jsii node
 	// kernel), sampled every sampleEvery.
 	TreeRSS int64
+	// TreePSS is the same peak with shared pages divided among the processes
+	// that share them (Pss in /proc/PID/smaps_rollup): the tree's real
+	// footprint, where TreeRSS counts the node binary once per node process.
+	TreePSS int64
 	// MaxRSS is the peak resident memory of the largest single process, as
 	// the kernel reports it for the whole tree of children (what
 	// /usr/bin/time -v shows as "Maximum resident set size").
@@ -48,6 +52,7 @@ func measure(dir string, env []string, name string, args ...string) (run, error)
 	var (
 		mu   sync.Mutex
 		peak int64
+		pss  int64
 		stop = make(chan struct{})
 		done = make(chan struct{})
 	)
@@ -56,9 +61,9 @@ func measure(dir string, env []string, name string, args ...string) (run, error)
 		t := time.NewTicker(sampleEvery)
 		defer t.Stop()
 		for {
-			if rss := groupRSS(pgid); rss > 0 {
+			if rss, p := groupMemory(pgid); rss > 0 {
 				mu.Lock()
-				peak = max(peak, rss)
+				peak, pss = max(peak, rss), max(pss, p)
 				mu.Unlock()
 			}
 			select {
@@ -72,7 +77,7 @@ func measure(dir string, env []string, name string, args ...string) (run, error)
 	wall := time.Since(start)
 	close(stop)
 	<-done
-	r := run{Wall: wall, TreeRSS: peak, Output: out.String()}
+	r := run{Wall: wall, TreeRSS: peak, TreePSS: pss, Output: out.String()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.MaxRSS = ru.Maxrss * 1024
 	}
@@ -84,14 +89,13 @@ func measure(dir string, env []string, name string, args ...string) (run, error)
 
 var pageSize = int64(os.Getpagesize())
 
-// groupRSS sums the resident memory of the processes in process group pgid,
-// read from /proc/PID/stat.
-func groupRSS(pgid int) int64 {
+// groupMemory sums the resident memory (RSS, from /proc/PID/stat) and the
+// proportional set size (PSS) of the processes in process group pgid.
+func groupMemory(pgid int) (rss, pss int64) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	var sum int64
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
@@ -100,11 +104,26 @@ func groupRSS(pgid int) int64 {
 		if err != nil {
 			continue
 		}
-		if g, rss, ok := parseStat(string(data)); ok && g == pgid {
-			sum += rss * pageSize
+		if g, pages, ok := parseStat(string(data)); ok && g == pgid {
+			rss += pages * pageSize
+			pss += readPss(filepath.Join("/proc", e.Name(), "smaps_rollup"))
 		}
 	}
-	return sum
+	return rss, pss
+}
+
+func readPss(path string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "Pss:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
 
 // parseStat returns the process group and the resident pages from the text

@@ -30,27 +30,42 @@ const dockerImage = "public.ecr.aws/docker/library/golang:1.26"
 type goBundler struct {
 	moduleDir string
 	pkg       string
+	// cache holds built binaries. Default: the user's cache folder.
+	cache *bundleCache
 }
 
-// TryBundle builds bootstrap into outputDir. It answers false only when Go is
-// not installed, so CDK falls back to Docker; a compile error is printed and
-// leaves the output empty, which fails synthesis with CDK's own message.
+// TryBundle builds bootstrap into outputDir, or copies the same binary from
+// the bundle cache. It answers false only when Go is not installed, so CDK
+// falls back to Docker; a compile error is printed and leaves the output
+// empty, which fails synthesis with CDK's own message.
 func (b *goBundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return jsii.Bool(false)
 	}
+	env := os.Environ()
+	for _, k := range sortedKeys(buildEnv) {
+		env = append(env, k+"="+buildEnv[k])
+	}
+	out := filepath.Join(*outputDir, "bootstrap")
+	cache := defaultBundleCache()
+	if b.cache != nil {
+		cache = *b.cache
+	}
+	key := b.cacheKey(goBin, env)
+	if cache.get(key, out) {
+		return jsii.Bool(true)
+	}
 	args := append([]string{"build"}, buildFlags...)
-	args = append(args, "-o", filepath.Join(*outputDir, "bootstrap"), "./"+b.pkg)
+	args = append(args, "-o", out, "./"+b.pkg)
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = b.moduleDir
-	cmd.Env = os.Environ()
-	for _, k := range sortedKeys(buildEnv) {
-		cmd.Env = append(cmd.Env, k+"="+buildEnv[k])
-	}
+	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "error: building the validator Lambda (go %s) failed: %v\n%s", strings.Join(args, " "), err, out)
+		return jsii.Bool(true)
 	}
+	cache.put(key, out)
 	return jsii.Bool(true)
 }
 

@@ -1,0 +1,126 @@
+package validator
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// A cached bootstrap is the very binary a build writes, and a synth into a
+// fresh output folder gets it from the cache.
+func TestBundleCacheServesTheBuiltBinary(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go not on PATH")
+	}
+	root, err := ModuleRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := &bundleCache{dir: t.TempDir()}
+	b := &goBundler{moduleDir: root, pkg: PackagePath, cache: cache}
+
+	built := t.TempDir()
+	if ok := b.TryBundle(&built, nil); ok == nil || !*ok {
+		t.Fatal("TryBundle answered false")
+	}
+	entries, _ := os.ReadDir(cache.dir)
+	if len(entries) != 1 {
+		t.Fatalf("%d cache entries after one build, want 1", len(entries))
+	}
+
+	cached := t.TempDir()
+	start := time.Now()
+	b.TryBundle(&cached, nil)
+	t.Logf("bootstrap from the cache in %v", time.Since(start))
+	first, err1 := os.ReadFile(filepath.Join(built, "bootstrap"))
+	second, err2 := os.ReadFile(filepath.Join(cached, "bootstrap"))
+	if err1 != nil || err2 != nil || len(first) == 0 || !bytes.Equal(first, second) {
+		t.Fatalf("the cached bootstrap differs from the built one (%v, %v)", err1, err2)
+	}
+	if fi, err := os.Stat(filepath.Join(cached, "bootstrap")); err != nil || fi.Mode()&0o100 == 0 {
+		t.Errorf("the cached bootstrap is not executable: %v", fi.Mode())
+	}
+
+	// Without the cache the build writes the same bytes: the key names one
+	// binary.
+	fresh := t.TempDir()
+	(&goBundler{moduleDir: root, pkg: PackagePath, cache: &bundleCache{}}).TryBundle(&fresh, nil)
+	if third, err := os.ReadFile(filepath.Join(fresh, "bootstrap")); err != nil || !bytes.Equal(first, third) {
+		t.Errorf("a fresh build differs from the cached binary (%v)", err)
+	}
+}
+
+// The key follows the asset hash, and there is none where the build reads
+// files the hash does not cover.
+func TestBundleCacheKey(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not on PATH")
+	}
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module probe\n\ngo 1.26.0\n")
+	write("go.sum", "")
+	write("fn/main.go", "package main\n\nfunc main() {}\n")
+	b := &goBundler{moduleDir: dir, pkg: "fn"}
+	env := append(os.Environ(), "GOFLAGS=-mod=readonly", "GOWORK=off")
+
+	key := b.cacheKey(goBin, env)
+	if key == "" || key != b.cacheKey(goBin, env) {
+		t.Fatalf("key %q is empty or unstable", key)
+	}
+	write("fn/main_test.go", "package main\n")
+	if got := b.cacheKey(goBin, env); got != key {
+		t.Error("a test file changed the key")
+	}
+	write("fn/main.go", "package main\n\nfunc main() { println() }\n")
+	if got := b.cacheKey(goBin, env); got == key {
+		t.Error("a source change kept the key")
+	}
+	if got := b.cacheKey(goBin, append(env, "GOEXPERIMENT=jsonv2")); got == "" || got == key {
+		t.Error("GOEXPERIMENT kept the key")
+	}
+	write("go.mod", "module probe\n\ngo 1.26.0\n\nreplace example.com/x => ../x\n")
+	if got := b.cacheKey(goBin, env); got != "" {
+		t.Error("a local replace still gives a key")
+	}
+}
+
+func TestBundleCachePrune(t *testing.T) {
+	c := bundleCache{dir: t.TempDir()}
+	src := filepath.Join(t.TempDir(), "bootstrap")
+	if err := os.WriteFile(src, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range bundleCacheEntries + 2 {
+		key := "k" + strconv.Itoa(i)
+		c.put(key, src)
+		// Distinct use times, oldest first.
+		at := time.Now().Add(time.Duration(i-10) * time.Minute)
+		_ = os.Chtimes(filepath.Join(c.dir, key), at, at)
+	}
+	c.prune()
+	entries, _ := os.ReadDir(c.dir)
+	if len(entries) != bundleCacheEntries {
+		t.Fatalf("%d entries, want %d", len(entries), bundleCacheEntries)
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "k0")); !os.IsNotExist(err) {
+		t.Error("the least recently used entry was kept")
+	}
+	if !c.get("k5", filepath.Join(t.TempDir(), "bootstrap")) || c.get("k0", filepath.Join(t.TempDir(), "bootstrap")) {
+		t.Error("get answers wrongly after pruning")
+	}
+}
