@@ -109,7 +109,7 @@ func render(r *results) string {
 	}
 	if len(goRuns) > 0 {
 		var peaks, psss []float64
-		for _, s := range append(append([]synthRun(nil), goRuns...), binRuns...) {
+		for _, s := range append(append(append([]synthRun(nil), goRuns...), binRuns...), r.Synth["gocold"]...) {
 			peaks = append(peaks, float64(s.TreeRSS))
 			psss = append(psss, float64(s.TreePSS))
 		}
@@ -125,7 +125,7 @@ func render(r *results) string {
 
 	if len(r.Targets) > 0 {
 		p("\n### cdk synth\n\n")
-		p("`npx cdk synth -q` of the default stack into a fresh output folder (so the validator asset is bundled each time, with a warm Go build cache), %d rounds, commands interleaved in rotating order. Peak memory: the summed resident memory (RSS) of the whole process tree, sampled every %d ms, which counts shared pages once per process; PSS shares them out; in brackets the largest single process's peak RSS (what `/usr/bin/time -v` reports).\n\n", r.Rounds, sampleEvery.Milliseconds())
+		p("`npx cdk synth -q` of the default stack into a fresh output folder (so the validator asset is bundled each time: copied from the bundle cache, or, in the empty-bundle-cache row, built with a warm Go build cache), %d rounds, commands interleaved in rotating order. Peak memory: the summed resident memory (RSS) of the whole process tree, sampled every %d ms, which counts shared pages once per process; PSS shares them out; in brackets the largest single process's peak RSS (what `/usr/bin/time -v` reports).\n\n", r.Rounds, sampleEvery.Milliseconds())
 		p("| command | median | min-max | resources | ms per resource | / TypeScript (median ratio) | per resource / TypeScript | peak RSS tree (median, max) | peak PSS tree (median) |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, t := range r.Targets {
 			runs := r.Synth[t.Key]
@@ -156,6 +156,14 @@ func render(r *results) string {
 				d = append(d, seconds(goRuns[i].Wall)-seconds(binRuns[i].Wall))
 			}
 			p("\nCost of the cdk.json command over a prebuilt binary (`go mod download` and `go run`'s cached build), median of per-round differences: %.2f s.\n", median(d))
+		}
+		if cold := r.Synth["gocold"]; len(goRuns) > 0 && len(cold) > 0 {
+			var d, m []float64
+			for i := range min(len(goRuns), len(cold)) {
+				d = append(d, seconds(cold[i].Wall)-seconds(goRuns[i].Wall))
+				m = append(m, mib(cold[i].TreeRSS)-mib(goRuns[i].TreeRSS))
+			}
+			p("\nWhat the bundle cache saves a synth into a fresh output folder, median of per-round differences: %.2f s and %.0f MiB of peak tree RSS.\n", median(d), median(m))
 		}
 		p("\naws-cdk-lib's own performance counters (ms, medians; `fs.readSync` is the kernel waiting for the Go process: jsii callbacks and the asset build):\n\n| command |")
 		for _, k := range counterKeys {
@@ -226,7 +234,7 @@ func render(r *results) string {
 
 	if r.Arm64.Bytes > 0 {
 		p("\n### validator Lambda\n\n")
-		p("Built with the environment and flags of constructs/validator/bundling.go. linux/arm64 (deployed): %d bytes (%.2f MB, %.2f MB zipped); rebuilt with a warm cache in %.2f s, the asset bundling's cost in a synth. linux/amd64 (run here): %d bytes.\n",
+		p("Built with the environment and flags of constructs/validator/bundling.go. linux/arm64 (deployed): %d bytes (%.2f MB, %.2f MB zipped); built into a fresh folder with a warm Go build cache in %.2f s, what bundling costs a synth when the bundle cache misses. linux/amd64 (run here): %d bytes.\n",
 			r.Arm64.Bytes, float64(r.Arm64.Bytes)/1e6, float64(r.Arm64.Zipped)/1e6, seconds(r.Arm64.Wall), r.Amd64.Bytes)
 		if len(r.Emulator) > 0 {
 			var inits, firsts, warms, wallWarms []float64

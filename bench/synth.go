@@ -16,6 +16,9 @@ type synthTarget struct {
 	Label string
 	Dir   string   // working directory (holds cdk.json)
 	App   []string // --app override; nil for cdk.json's own command
+	// ColdBundle empties the validator's bundle cache before each synth, so
+	// the asset is built as on a machine that never built it.
+	ColdBundle bool
 }
 
 // synthRun is one measured synth.
@@ -35,6 +38,11 @@ func (b *bench) synth(t synthTarget, tag string) (synthRun, error) {
 	defer os.RemoveAll(out)
 	// The threshold 0 makes the app write its performance counters for the
 	// CLI; it changes nothing in the templates.
+	if t.ColdBundle {
+		if err := os.RemoveAll(bundleCacheDir()); err != nil {
+			return synthRun{}, err
+		}
+	}
 	args := []string{"cdk", "synth", "-q", "-o", out, "-c", "@aws-cdk/core.slowSynthThreshold=0"}
 	if t.App != nil {
 		args = append(args, "--app", strings.Join(t.App, " "))
@@ -49,6 +57,15 @@ func (b *bench) synth(t synthTarget, tag string) (synthRun, error) {
 	}
 	sr.Counters = readCounters(filepath.Join(out, "performance-counters.json"))
 	return sr, nil
+}
+
+// bundleCacheDir is where constructs/validator keeps built bootstraps.
+func bundleCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "no-bundle-cache")
+	}
+	return filepath.Join(dir, "cicd", "validator-bootstrap")
 }
 
 // countResources adds up the resources of every template in a cloud assembly.
