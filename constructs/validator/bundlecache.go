@@ -20,8 +20,8 @@ import (
 // clone, CI, cdk synth -o). CDK itself already reuses cdk.out/asset.<hash>
 // across synths on the asset hash alone; the cache key adds what the hash
 // leaves out, so a cached binary is byte for byte the one a build would
-// write. Skipping the build saves its link: about 0.5 s and 250 MiB of peak
-// memory in every such synth (see BENCHMARKS.md).
+// write. Skipping the build saves its link, 0.3 to 0.5 s of every such synth
+// (see BENCHMARKS.md).
 
 // bundleCacheEntries is how many binaries the cache keeps: one per version
 // of the validator's sources, the oldest removed first.
