@@ -54,9 +54,10 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report to write, relative to the repository root; its generated section is replaced, the rest kept")
 	only := flag.String("only", "synth,test,lambda", "comma-separated parts to measure: synth, test, lambda")
 	warm := flag.Int("warm", 20, "warm invocations of the validator per round")
+	testRounds := flag.Int("test-rounds", 3, "rounds that also run the test suite (the slowest part), at most --rounds")
 	flag.Parse()
-	if *rounds < 1 || *warm < 1 {
-		fmt.Fprintln(os.Stderr, "error: --rounds and --warm must be at least 1")
+	if *rounds < 1 || *warm < 1 || *testRounds < 1 {
+		fmt.Fprintln(os.Stderr, "error: --rounds, --test-rounds and --warm must be at least 1")
 		os.Exit(2)
 	}
 	parts := map[string]bool{}
@@ -69,13 +70,13 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	if err := mainErr(*rounds, *tsDir, *out, parts, *warm); err != nil {
+	if err := mainErr(*rounds, min(*testRounds, *rounds), *tsDir, *out, parts, *warm); err != nil {
 		fmt.Fprintln(os.Stderr, "error: "+err.Error())
 		os.Exit(1)
 	}
 }
 
-func mainErr(rounds int, tsDir, outFile string, parts map[string]bool, warm int) error {
+func mainErr(rounds, testRounds int, tsDir, outFile string, parts map[string]bool, warm int) error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
@@ -164,7 +165,7 @@ func mainErr(rounds int, tsDir, outFile string, parts map[string]bool, warm int)
 			}
 			res.Synth[t.Key] = append(res.Synth[t.Key], r)
 		}
-		if parts["test"] {
+		if parts["test"] && round < testRounds {
 			b.logf("round %d/%d: go test -count=1 ./...", round+1, rounds)
 			r, err := b.goTest(tag)
 			if err != nil {
