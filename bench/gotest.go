@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +17,9 @@ import (
 type testRun struct {
 	run
 	Synths map[string]pkgSynths
+	// Elapsed is each package's and each top-level test's time, from
+	// go test -json ("cicd/x" and "cicd/x TestY").
+	Elapsed map[string]float64
 }
 
 type pkgSynths struct {
@@ -28,13 +33,54 @@ func (b *bench) goTest(tag string) (testRun, error) {
 	log := filepath.Join(b.work, "synth-log-"+tag)
 	defer os.Remove(log)
 	env := append(append([]string(nil), b.env...), synthLogEnv+"="+log)
-	r, err := measure(b.root, env, "go", "test", "-count=1", "./...")
-	tr := testRun{run: r}
+	r, err := measure(b.root, env, "go", "test", "-count=1", "-json", "./...")
+	tr := testRun{run: r, Elapsed: testElapsed(r.Output)}
 	if err != nil {
-		return tr, err
+		return tr, fmt.Errorf("go test failed: %s", strings.Join(failedTests(r.Output), ", "))
 	}
 	tr.Synths, err = readSynthLog(log)
 	return tr, err
+}
+
+type testEvent struct {
+	Action  string
+	Package string
+	Test    string
+	Elapsed float64
+}
+
+func testEvents(out string) []testEvent {
+	var evs []testEvent
+	for _, line := range strings.Split(out, "\n") {
+		var ev testEvent
+		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &ev) == nil {
+			evs = append(evs, ev)
+		}
+	}
+	return evs
+}
+
+func testElapsed(out string) map[string]float64 {
+	el := map[string]float64{}
+	for _, ev := range testEvents(out) {
+		if (ev.Action == "pass" || ev.Action == "fail") && !strings.Contains(ev.Test, "/") {
+			el[strings.TrimSpace(ev.Package+" "+ev.Test)] = ev.Elapsed
+		}
+	}
+	return el
+}
+
+func failedTests(out string) []string {
+	var failed []string
+	for _, ev := range testEvents(out) {
+		if ev.Action == "fail" {
+			failed = append(failed, strings.TrimSpace(ev.Package+" "+ev.Test))
+		}
+	}
+	if len(failed) == 0 {
+		failed = []string{"(no failing test reported; build error?)"}
+	}
+	return failed
 }
 
 // readSynthLog counts, per package, the synths and the distinct templates.

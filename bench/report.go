@@ -212,19 +212,43 @@ func render(r *results) string {
 		if len(r.TestFailures) > 0 {
 			p(" **%d run(s) failed**: %s.", len(r.TestFailures), strings.Join(r.TestFailures, "; "))
 		}
-		p("\n\nStacks synthesized per test binary (counted by internal/cdktest.Template, CICD_TEST_SYNTH_LOG):\n\n| package | synths | distinct stacks |\n|---|---|---|\n")
+		p("\n\nPer package (`go test -json`, median seconds; packages run in parallel, one per core), the synths each test binary made (counted by internal/cdktest.Template through CICD_TEST_SYNTH_LOG) and its slowest tests:\n\n| package | time | synths | distinct stacks | slowest tests |\n|---|---|---|---|---|\n")
 		if len(r.Tests) > 0 {
-			last := r.Tests[len(r.Tests)-1].Synths
+			elapsed := map[string][]float64{}
+			for _, t := range r.Tests {
+				for k, v := range t.Elapsed {
+					elapsed[k] = append(elapsed[k], v)
+				}
+			}
+			last := r.Tests[len(r.Tests)-1]
 			var pkgs []string
-			for k := range last {
-				pkgs = append(pkgs, k)
+			for k := range elapsed {
+				if !strings.Contains(k, " ") {
+					pkgs = append(pkgs, k)
+				}
 			}
-			sort.Strings(pkgs)
-			for _, k := range pkgs {
-				p("| %s | %d | %d |\n", k, last[k].Calls, last[k].Distinct)
-			}
-			if len(pkgs) == 0 {
-				p("| (none) | 0 | 0 |\n")
+			sort.Slice(pkgs, func(i, j int) bool { return median(elapsed[pkgs[i]]) > median(elapsed[pkgs[j]]) })
+			for _, pkg := range pkgs {
+				var tests []countedName
+				for k, v := range elapsed {
+					if name, ok := strings.CutPrefix(k, pkg+" "); ok && median(v) >= 0.5 {
+						tests = append(tests, countedName{name, int(median(v) * 10)})
+					}
+				}
+				sort.Slice(tests, func(i, j int) bool { return tests[i].Count > tests[j].Count })
+				var slow []string
+				for i, tc := range tests {
+					if i == 3 {
+						break
+					}
+					slow = append(slow, fmt.Sprintf("%s %.1f s", tc.Name, float64(tc.Count)/10))
+				}
+				dir := strings.TrimPrefix(strings.TrimPrefix(pkg, "cicd"), "/")
+				if dir == "" {
+					dir = "."
+				}
+				s := last.Synths[dir]
+				p("| %s | %.1f s | %d | %d | %s |\n", pkg, median(elapsed[pkg]), s.Calls, s.Distinct, strings.Join(slow, ", "))
 			}
 		}
 		if len(r.UncountedSynths) > 0 {
