@@ -163,7 +163,11 @@ func render(r *results) string {
 				d = append(d, seconds(cold[i].Wall)-seconds(goRuns[i].Wall))
 				m = append(m, mib(cold[i].TreeRSS)-mib(goRuns[i].TreeRSS))
 			}
-			p("\nWhat the bundle cache saves a synth into a fresh output folder, median of per-round differences: %.2f s and %.0f MiB of peak tree RSS.\n", median(d), median(m))
+			mem := median(m)
+			if mem > -0.5 && mem < 0.5 {
+				mem = 0 // no "-0 MiB"
+			}
+			p("\nWhat the bundle cache saves a synth into a fresh output folder, median of per-round differences: %.2f s and %.0f MiB of peak tree RSS.\n", median(d), mem)
 		}
 		p("\naws-cdk-lib's own performance counters (ms, medians; `fs.readSync` is the kernel waiting for the Go process: jsii callbacks and the asset build):\n\n| command |")
 		for _, k := range counterKeys {
