@@ -15,13 +15,15 @@ import (
 )
 
 // The bundler keeps the bootstrap binaries it built in the user's cache
-// folder, keyed by the asset hash and the toolchain, and copies one instead
-// of building again when a synth writes to a fresh output folder (a fresh
-// clone, CI, cdk synth -o). CDK itself already reuses cdk.out/asset.<hash>
-// across synths on the asset hash alone; the cache key adds what the hash
-// leaves out, so a cached binary is byte for byte the one a build would
-// write. Skipping the build saves its link, 0.3 to 0.5 s of every such synth
-// (see BENCHMARKS.md).
+// folder and copies one instead of building again when a synth writes to a
+// fresh output folder (cdk synth -o, a removed cdk.out, every test that
+// bundles). CDK itself already reuses cdk.out/asset.<hash> across synths on
+// the asset hash alone; the cache key adds what the hash leaves out, so a
+// cached binary is byte for byte the one a build would write. It also holds
+// the checkout's folder: two checkouts never share a binary, so a check that
+// two clones synthesize identical assets still compares two builds. Skipping
+// the build saves its link, 0.3 to 0.7 s of every such synth (see
+// BENCHMARKS.md).
 
 // bundleCacheEntries is how many binaries the cache keeps: one per version
 // of the validator's sources, the oldest removed first.
@@ -41,8 +43,9 @@ func defaultBundleCache() bundleCache {
 	return bundleCache{dir: filepath.Join(dir, "cicd", "validator-bootstrap")}
 }
 
-// cacheKey is the asset hash plus what else decides the binary: the Go
-// toolchain and the environment variables that change code generation. It
+// cacheKey is the asset hash plus what else decides the binary (the Go
+// toolchain and the environment variables that change code generation) and
+// the module's folder. It
 // is empty, and nothing is cached, where the build reads more than the
 // hashed files: a go.work workspace, or a go.mod replace by a local folder.
 func (b *goBundler) cacheKey(goBin string, env []string) string {
@@ -64,7 +67,11 @@ func (b *goBundler) cacheKey(goBin string, env []string) string {
 		return ""
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "asset %s\ngo env %q\n", hash, vals)
+	dir, err := filepath.Abs(b.moduleDir)
+	if err != nil {
+		return ""
+	}
+	fmt.Fprintf(h, "asset %s\nmodule %s\ngo env %q\n", hash, dir, vals)
 	// The toolchain's own identity: two toolchains of one version built
 	// differently (a distribution's patches) must not share binaries.
 	if id, err := fileDigest(filepath.Join(vals[6], "pkg", "tool")); err == nil {

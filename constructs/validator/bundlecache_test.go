@@ -93,6 +93,25 @@ func TestBundleCacheKey(t *testing.T) {
 	if got := b.cacheKey(goBin, append(env, "GOEXPERIMENT=jsonv2")); got == "" || got == key {
 		t.Error("GOEXPERIMENT kept the key")
 	}
+	// Another checkout of the same sources builds its own binary.
+	clone := t.TempDir()
+	for _, name := range []string{"go.mod", "go.sum", "fn/main.go", "fn/main_test.go"} {
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = os.MkdirAll(filepath.Join(clone, "fn"), 0o755)
+		if err := os.WriteFile(filepath.Join(clone, filepath.FromSlash(name)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := &goBundler{moduleDir: clone, pkg: "fn"}
+	if h1, _ := b.sourceHash(); func() bool { h2, _ := other.sourceHash(); return h1 != h2 }() {
+		t.Fatal("the clone's asset hash differs")
+	}
+	if got := other.cacheKey(goBin, env); got == "" || got == b.cacheKey(goBin, env) {
+		t.Error("two checkouts share a key")
+	}
 	write("go.mod", "module probe\n\ngo 1.26.0\n\nreplace example.com/x => ../x\n")
 	if got := b.cacheKey(goBin, env); got != "" {
 		t.Error("a local replace still gives a key")
