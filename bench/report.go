@@ -191,6 +191,19 @@ func render(r *results) string {
 			}
 			p("\n")
 		}
+		var silent []string
+		for _, t := range r.Targets {
+			found := false
+			for _, s := range r.Synth[t.Key] {
+				found = found || len(s.Counters) > 0
+			}
+			if !found {
+				silent = append(silent, t.Key)
+			}
+		}
+		if len(silent) > 0 {
+			p("\nNo counters from %s: the app turns aws-cdk-lib's performance report off (`PerformanceReporting: false`, which keeps cdk.out deterministic).\n", strings.Join(silent, ", "))
+		}
 		if r.JSII.Total > 0 {
 			var apis []string
 			for k, v := range r.JSII.ByAPI {
