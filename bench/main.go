@@ -111,7 +111,7 @@ func mainErr(rounds, testRounds int, tsDir, outFile string, parts map[string]boo
 				return err
 			}
 			res.Machine.TSLib = packageVersion(filepath.Join(dst, "node_modules", "aws-cdk-lib", "package.json"))
-			res.Targets = append(res.Targets, synthTarget{Key: "ts", Label: "TypeScript twin (`node dist/bin/app.js`)", Dir: dst, App: []string{"node", "dist/bin/app.js"}})
+			res.Targets = append(res.Targets, synthTarget{Key: "ts", Label: "TypeScript twin (`node dist/bin/app.js`)", Dir: dst, App: []string{"node", "dist/bin/app.js"}, Env: b.tsEnv()})
 		} else {
 			b.logf("no TypeScript twin at %s: synth is measured without the comparison", tsDir)
 		}
@@ -227,7 +227,10 @@ func (b *bench) machine() machine {
 		}
 	}
 	m.Go = b.output("go", "env", "GOVERSION")
-	m.Node = b.output("node", "--version")
+	m.Node = b.output(b.nodeBin(), "--version")
+	if m.Node != b.output("node", "--version") {
+		m.Node += " (pinned in package.json; the machine's is " + b.output("node", "--version") + ")"
+	}
 	m.CLI = strings.Fields(b.output("npx", "cdk", "--version") + " ?")[0]
 	m.GoLib = b.output("go", "list", "-m", "-f", "{{.Version}}", "github.com/aws/aws-cdk-go/awscdk/v2")
 	return m
@@ -241,6 +244,30 @@ func (b *bench) output(name string, args ...string) string {
 		return "?"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// nodeBin is the Node.js that npx runs the CDK CLI and the jsii kernel on
+// in the repository: the one package.json pins, if it pins one.
+func (b *bench) nodeBin() string {
+	pinned := filepath.Join(b.root, "node_modules", ".bin", "node")
+	if _, err := os.Stat(pinned); err == nil {
+		return pinned
+	}
+	return "node"
+}
+
+// tsEnv runs the TypeScript twin on the same Node.js as the Go app, so that
+// the comparison is of the two languages, not of two Node versions.
+func (b *bench) tsEnv() []string {
+	bin := filepath.Join(b.root, "node_modules", ".bin")
+	env := make([]string, 0, len(b.env))
+	for _, kv := range b.env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			kv = "PATH=" + bin + string(os.PathListSeparator) + v
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 func loadAvg() string {

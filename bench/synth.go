@@ -19,6 +19,8 @@ type synthTarget struct {
 	// ColdBundle empties the validator's bundle cache before each synth, so
 	// the asset is built as on a machine that never built it.
 	ColdBundle bool
+	// Env replaces the benchmark's environment when set.
+	Env []string
 }
 
 // synthRun is one measured synth.
@@ -47,7 +49,11 @@ func (b *bench) synth(t synthTarget, tag string) (synthRun, error) {
 	if t.App != nil {
 		args = append(args, "--app", strings.Join(t.App, " "))
 	}
-	r, err := measure(t.Dir, b.env, "npx", args...)
+	env := b.env
+	if t.Env != nil {
+		env = t.Env
+	}
+	r, err := measure(t.Dir, env, "npx", args...)
 	if err != nil {
 		return synthRun{}, err
 	}
