@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -28,24 +27,15 @@ const (
 	testToken     = "/cicd-pipeline/test/github-token"
 )
 
-// fixture is the construct in a throwaway stack with the key and repository
-// it needs, synthesized once per test binary.
-type fixture struct {
-	token string
-	once  sync.Once
-	tpl   assertions.Template
-	json  map[string]any
-}
-
+// The construct in a throwaway stack with the key and repository it needs,
+// without and with the token, each synthesized once per test binary.
 var (
-	plain     = &fixture{}
-	withToken = &fixture{token: testToken}
+	plain     = fixture("build", "")
+	withToken = fixture("build-token", testToken)
 )
 
-func (f *fixture) template(t *testing.T) (assertions.Template, map[string]any) {
-	t.Helper()
-	f.once.Do(func() {
-		stack := awscdk.NewStack(cdktest.NewApp(t, nil, false), jsii.String("Test"), nil)
+func fixture(name, token string) *cdktest.Fixture {
+	return cdktest.NewFixture(name, nil, func(stack awscdk.Stack) {
 		key := awskms.NewKey(stack, jsii.String("Key"), nil)
 		repo := awsecr.NewRepository(stack, jsii.String("Repository"), nil)
 		build.New(stack, "Build", build.Props{
@@ -54,14 +44,9 @@ func (f *fixture) template(t *testing.T) (assertions.Template, map[string]any) {
 			Key:                  key,
 			ContainerName:        testContainer,
 			LogGroupName:         testLogGroup,
-			GitHubTokenParameter: f.token,
+			GitHubTokenParameter: token,
 		})
-		f.tpl, f.json = cdktest.Template(stack)
 	})
-	if f.tpl == nil {
-		t.Fatal("the build stack did not synthesize")
-	}
-	return f.tpl, f.json
 }
 
 // one returns the only resource of a type and its logical ID.
@@ -84,7 +69,7 @@ func logicalID(t *testing.T, tpl map[string]any, typ string) string {
 }
 
 func TestProject(t *testing.T) {
-	tpl, j := plain.template(t)
+	tpl, j := plain.Template(t)
 	key := logicalID(t, j, "AWS::KMS::Key")
 	logs := logicalID(t, j, "AWS::Logs::LogGroup")
 	tpl.HasResourceProperties(jsii.String("AWS::CodeBuild::Project"), map[string]any{
@@ -106,7 +91,7 @@ func TestProject(t *testing.T) {
 }
 
 func TestLogGroup(t *testing.T) {
-	_, j := plain.template(t)
+	_, j := plain.Template(t)
 	key := logicalID(t, j, "AWS::KMS::Key")
 	_, group := one(t, j, "AWS::Logs::LogGroup")
 	want := map[string]any{
@@ -134,7 +119,7 @@ func envVars(t *testing.T, j map[string]any) map[string]map[string]any {
 }
 
 func TestEnvironmentVariables(t *testing.T) {
-	_, j := plain.template(t)
+	_, j := plain.Template(t)
 	repo := logicalID(t, j, "AWS::ECR::Repository")
 	vars := envVars(t, j)
 	names := make([]string, 0, len(vars))
@@ -189,7 +174,7 @@ func actions(s map[string]any) []string {
 
 func TestGitHubToken(t *testing.T) {
 	t.Run("absent unless configured", func(t *testing.T) {
-		_, j := plain.template(t)
+		_, j := plain.Template(t)
 		if _, ok := envVars(t, j)[build.VarGitHubToken]; ok {
 			t.Error("GITHUB_TOKEN is set although no parameter is configured")
 		}
@@ -203,7 +188,7 @@ func TestGitHubToken(t *testing.T) {
 	})
 
 	t.Run("from Parameter Store when configured", func(t *testing.T) {
-		_, j := withToken.template(t)
+		_, j := withToken.Template(t)
 		v, ok := envVars(t, j)[build.VarGitHubToken]
 		if !ok || v["Type"] != "PARAMETER_STORE" || v["Value"] != testToken {
 			t.Fatalf("GITHUB_TOKEN is %v, want a PARAMETER_STORE variable of %s", v, testToken)
@@ -245,7 +230,7 @@ func TestGitHubToken(t *testing.T) {
 }
 
 func TestRepositoryAccess(t *testing.T) {
-	_, j := plain.template(t)
+	_, j := plain.Template(t)
 	repo := logicalID(t, j, "AWS::ECR::Repository")
 	granted := map[string]bool{}
 	for _, s := range statements(j) {
@@ -298,7 +283,7 @@ func buildspec(t *testing.T, j map[string]any) deployedSpec {
 // The deployed buildspec is Spec(), so the tests that run Spec() run what
 // CodeBuild runs.
 func TestDeployedBuildspecIsSpec(t *testing.T) {
-	_, j := plain.template(t)
+	_, j := plain.Template(t)
 	got := buildspec(t, j)
 	want := build.Spec()
 	if got.Version != "0.2" || got.Env.Shell != "bash" {
@@ -330,7 +315,7 @@ func TestDeployedBuildspecIsSpec(t *testing.T) {
 // post_build runs even when the build phase failed; its first command must
 // stop the push then.
 func TestPushGuard(t *testing.T) {
-	_, j := plain.template(t)
+	_, j := plain.Template(t)
 	post := buildspec(t, j).Phases["post_build"].Commands
 	if len(post) == 0 || !strings.Contains(post[0], "CODEBUILD_BUILD_SUCCEEDING") || !strings.Contains(post[0], "exit 1") {
 		t.Fatalf("post_build does not start with the push guard: %q", post)

@@ -160,7 +160,7 @@ func (r result) called(prefix string) int {
 // CodeBuild runs them.
 func deployedPhases(t *testing.T) ([]phase, []string) {
 	t.Helper()
-	_, j := plain.template(t)
+	_, j := plain.Template(t)
 	spec := buildspec(t, j)
 	var phases []phase
 	for _, name := range []string{"install", "pre_build", "build", "post_build"} {
