@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -160,6 +161,14 @@ func run(stderr io.Writer) (code int) {
 			code = 1
 		}
 	}()
+	// A bad value in the context the CLI passes fails here, before the jsii
+	// kernel starts: in milliseconds rather than after Node's start-up.
+	if context, ok := cliContext(os.Getenv); ok {
+		if _, err := LoadConfig(func(key string) any { return context[key] }); err != nil {
+			fmt.Fprintln(stderr, "error: "+err.Error())
+			return 1
+		}
+	}
 	app := awscdk.NewApp(&awscdk.AppProps{
 		// A slow synth (a cold Go build cache) would otherwise leave a file
 		// of timings in cdk.out, and two synths of one commit would differ.
@@ -173,6 +182,32 @@ func run(stderr io.Writer) (code int) {
 	NewCicdStack(app, cfg, StackOptions{})
 	app.Synth(nil)
 	return 0
+}
+
+// cliContext is the context the CDK CLI hands the app: the JSON object in
+// CDK_CONTEXT_JSON plus the keys it moved to the file named by
+// CONTEXT_OVERFLOW_LOCATION_ENV when the environment would grow too large.
+// ok is false when there is none or it cannot be read; aws-cdk-lib then reads
+// it, and its own message is the one the user sees.
+func cliContext(getenv func(string) string) (context map[string]any, ok bool) {
+	raw := getenv("CDK_CONTEXT_JSON")
+	if raw == "" || json.Unmarshal([]byte(raw), &context) != nil || context == nil {
+		return nil, false
+	}
+	if path := getenv("CONTEXT_OVERFLOW_LOCATION_ENV"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, false
+		}
+		var overflow map[string]any
+		if json.Unmarshal(data, &overflow) != nil {
+			return nil, false
+		}
+		for k, v := range overflow {
+			context[k] = v
+		}
+	}
+	return context, true
 }
 
 func firstLine(s string) string {

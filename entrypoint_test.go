@@ -191,3 +191,45 @@ func TestConfigErrorsThroughEntryPoint(t *testing.T) {
 		})
 	}
 }
+
+// The CLI moves context to a file when the environment would grow too large;
+// a bad value there fails the same way.
+func TestConfigErrorInContextOverflowFile(t *testing.T) {
+	dir := t.TempDir()
+	overflow := filepath.Join(dir, "context-overflow.json")
+	if err := os.WriteFile(overflow, []byte(`{"scanFailSeverity":"severe"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "run", ".")
+	cmd.Env = append(os.Environ(), `CDK_CONTEXT_JSON={"environmentSuffix":"dev"}`,
+		"CONTEXT_OVERFLOW_LOCATION_ENV="+overflow, "CDK_OUTDIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the app accepted scanFailSeverity=severe from the overflow file:\n%s", out)
+	}
+	if !strings.Contains(string(out), `error: invalid context value scanFailSeverity="severe"`) {
+		t.Errorf("output %q, want the one-line error about scanFailSeverity", out)
+	}
+}
+
+func TestCLIContext(t *testing.T) {
+	overflow := filepath.Join(t.TempDir(), "overflow.json")
+	if err := os.WriteFile(overflow, []byte(`{"tags":"{}"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	if _, ok := cliContext(getenv); ok {
+		t.Error("context without CDK_CONTEXT_JSON")
+	}
+	env["CDK_CONTEXT_JSON"] = `{"branch":"main"`
+	if _, ok := cliContext(getenv); ok {
+		t.Error("context from malformed CDK_CONTEXT_JSON: aws-cdk-lib should report it")
+	}
+	env["CDK_CONTEXT_JSON"] = `{"branch":"main"}`
+	env["CONTEXT_OVERFLOW_LOCATION_ENV"] = overflow
+	got, ok := cliContext(getenv)
+	if !ok || got["branch"] != "main" || got["tags"] != "{}" {
+		t.Errorf("context %v (ok %v), want branch from the environment and tags from the overflow file", got, ok)
+	}
+}
