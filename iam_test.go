@@ -165,13 +165,7 @@ func TestValidatorRoleGrantsExactlyWhatTheCodeCalls(t *testing.T) {
 		"logs:PutLogEvents":    "Lambda writes the function's logs",
 	}
 	for _, op := range ops {
-		found := false
-		for _, a := range actions {
-			if grants(a, op) {
-				found = true
-			}
-		}
-		if !found {
+		if !slices.ContainsFunc(actions, func(a string) bool { return grants(a, op) }) {
 			t.Errorf("the validator calls %s but its role is not granted it; granted: %v", op, actions)
 		}
 	}
@@ -179,13 +173,7 @@ func TestValidatorRoleGrantsExactlyWhatTheCodeCalls(t *testing.T) {
 		if _, ok := explained[a]; ok {
 			continue
 		}
-		used := false
-		for _, op := range ops {
-			if grants(a, op) {
-				used = true
-			}
-		}
-		if !used {
+		if !slices.ContainsFunc(ops, func(op string) bool { return grants(a, op) }) {
 			t.Errorf("the validator role is granted %s, which the code never calls (ports.go: %v)", a, ops)
 		}
 	}

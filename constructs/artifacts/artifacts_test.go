@@ -1,7 +1,6 @@
 package artifacts_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -37,14 +36,9 @@ func buckets(t *testing.T) (artifact, logs map[string]any, logsID string) {
 	return artifact, logs, logsID
 }
 
-func jsonOf(v any) string {
-	out, _ := json.Marshal(v)
-	return string(out)
-}
-
 func TestArtifactBucketIsEncryptedWithTheKey(t *testing.T) {
 	b, _, _ := buckets(t)
-	enc := jsonOf(b["Properties"].(map[string]any)["BucketEncryption"])
+	enc := cdktest.JSON(b["Properties"].(map[string]any)["BucketEncryption"])
 	for _, want := range []string{`"SSEAlgorithm":"aws:kms"`, `"KMSMasterKeyID":{"Fn::GetAtt":["Key`, `"BucketKeyEnabled":true`} {
 		if !strings.Contains(enc, want) {
 			t.Errorf("bucket encryption %s lacks %s", enc, want)
@@ -56,11 +50,11 @@ func TestBucketsArePrivateVersionedAndRetained(t *testing.T) {
 	artifact, logs, _ := buckets(t)
 	for name, b := range map[string]map[string]any{"artifact": artifact, "access-log": logs} {
 		props := b["Properties"].(map[string]any)
-		block := jsonOf(props["PublicAccessBlockConfiguration"])
+		block := cdktest.JSON(props["PublicAccessBlockConfiguration"])
 		if block != `{"BlockPublicAcls":true,"BlockPublicPolicy":true,"IgnorePublicAcls":true,"RestrictPublicBuckets":true}` {
 			t.Errorf("%s bucket public access block %s, want all four on", name, block)
 		}
-		if v := jsonOf(props["VersioningConfiguration"]); v != `{"Status":"Enabled"}` {
+		if v := cdktest.JSON(props["VersioningConfiguration"]); v != `{"Status":"Enabled"}` {
 			t.Errorf("%s bucket versioning %s", name, v)
 		}
 		if b["DeletionPolicy"] != "Retain" || b["UpdateReplacePolicy"] != "Retain" {
@@ -73,23 +67,23 @@ func TestArtifactsExpireAfter30Days(t *testing.T) {
 	b, _, _ := buckets(t)
 	rules := b["Properties"].(map[string]any)["LifecycleConfiguration"].(map[string]any)["Rules"].([]any)
 	if len(rules) != 1 {
-		t.Fatalf("want one lifecycle rule, got %s", jsonOf(rules))
+		t.Fatalf("want one lifecycle rule, got %s", cdktest.JSON(rules))
 	}
 	rule := rules[0].(map[string]any)
 	if rule["ExpirationInDays"] != 30.0 || rule["Status"] != "Enabled" {
-		t.Errorf("rule %s: want current versions expired after 30 days", jsonOf(rule))
+		t.Errorf("rule %s: want current versions expired after 30 days", cdktest.JSON(rule))
 	}
-	if got := jsonOf(rule["NoncurrentVersionExpiration"]); got != `{"NoncurrentDays":30}` {
+	if got := cdktest.JSON(rule["NoncurrentVersionExpiration"]); got != `{"NoncurrentDays":30}` {
 		t.Errorf("noncurrent expiration %s, want 30 days: old versions would be kept forever", got)
 	}
-	if got := jsonOf(rule["AbortIncompleteMultipartUpload"]); got != `{"DaysAfterInitiation":1}` {
+	if got := cdktest.JSON(rule["AbortIncompleteMultipartUpload"]); got != `{"DaysAfterInitiation":1}` {
 		t.Errorf("multipart abort %s, want 1 day", got)
 	}
 }
 
 func TestArtifactBucketLogsAccessToTheLogBucket(t *testing.T) {
 	b, _, logsID := buckets(t)
-	logging := jsonOf(b["Properties"].(map[string]any)["LoggingConfiguration"])
+	logging := cdktest.JSON(b["Properties"].(map[string]any)["LoggingConfiguration"])
 	if !strings.Contains(logging, `"DestinationBucketName":{"Ref":"`+logsID+`"}`) {
 		t.Errorf("logging %s, want the access-log bucket %s", logging, logsID)
 	}
@@ -102,7 +96,7 @@ func TestBothBucketsRefuseInsecureTransport(t *testing.T) {
 		t.Fatalf("want a bucket policy on each bucket, found %d", len(policies))
 	}
 	for id, p := range policies {
-		doc := jsonOf(p["Properties"].(map[string]any)["PolicyDocument"])
+		doc := cdktest.JSON(p["Properties"].(map[string]any)["PolicyDocument"])
 		if !strings.Contains(doc, `"Condition":{"Bool":{"aws:SecureTransport":"false"}},"Effect":"Deny"`) {
 			t.Errorf("%s does not deny requests without TLS: %s", id, doc)
 		}

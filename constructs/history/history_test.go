@@ -1,7 +1,6 @@
 package history_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -34,27 +33,22 @@ func tables(t *testing.T) map[string]map[string]any {
 	return out
 }
 
-func jsonOf(v any) string {
-	out, _ := json.Marshal(v)
-	return string(out)
-}
-
 func TestTableShape(t *testing.T) {
 	for name, table := range tables(t) {
 		props := table["Properties"].(map[string]any)
-		if got := jsonOf(props["KeySchema"]); got != `[{"AttributeName":"deploymentId","KeyType":"HASH"},{"AttributeName":"timestamp","KeyType":"RANGE"}]` {
+		if got := cdktest.JSON(props["KeySchema"]); got != `[{"AttributeName":"deploymentId","KeyType":"HASH"},{"AttributeName":"timestamp","KeyType":"RANGE"}]` {
 			t.Errorf("%s: key schema %s", name, got)
 		}
-		if got := jsonOf(props["AttributeDefinitions"]); got != `[{"AttributeName":"deploymentId","AttributeType":"S"},{"AttributeName":"timestamp","AttributeType":"N"}]` {
+		if got := cdktest.JSON(props["AttributeDefinitions"]); got != `[{"AttributeName":"deploymentId","AttributeType":"S"},{"AttributeName":"timestamp","AttributeType":"N"}]` {
 			t.Errorf("%s: attributes %s", name, got)
 		}
 		if props["BillingMode"] != "PAY_PER_REQUEST" {
 			t.Errorf("%s: billing %v, want on-demand", name, props["BillingMode"])
 		}
-		if got := jsonOf(props["PointInTimeRecoverySpecification"]); got != `{"PointInTimeRecoveryEnabled":true}` {
+		if got := cdktest.JSON(props["PointInTimeRecoverySpecification"]); got != `{"PointInTimeRecoveryEnabled":true}` {
 			t.Errorf("%s: point-in-time recovery %s", name, got)
 		}
-		if got := jsonOf(props["SSESpecification"]); !strings.Contains(got, `"SSEEnabled":true,"SSEType":"KMS"`) || !strings.Contains(got, `"KMSMasterKeyId":{"Fn::GetAtt":["Key`) {
+		if got := cdktest.JSON(props["SSESpecification"]); !strings.Contains(got, `"SSEEnabled":true,"SSEType":"KMS"`) || !strings.Contains(got, `"KMSMasterKeyId":{"Fn::GetAtt":["Key`) {
 			t.Errorf("%s: encryption %s, want the stack's KMS key", name, got)
 		}
 		if table["DeletionPolicy"] != "Retain" || table["UpdateReplacePolicy"] != "Retain" {

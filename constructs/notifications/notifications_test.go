@@ -1,7 +1,6 @@
 package notifications_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -31,15 +30,10 @@ var fixture = cdktest.NewFixture("notifications", nil, func(stack awscdk.Stack) 
 	}))
 })
 
-func jsonOf(v any) string {
-	out, _ := json.Marshal(v)
-	return string(out)
-}
-
 func TestTopicIsEncryptedAndSubscribed(t *testing.T) {
 	_, tpl := fixture.Template(t)
 	topic := cdktest.Properties(t, tpl, "AWS::SNS::Topic")
-	if got := jsonOf(topic["KmsMasterKeyId"]); !strings.Contains(got, `"Fn::GetAtt":["Key`) {
+	if got := cdktest.JSON(topic["KmsMasterKeyId"]); !strings.Contains(got, `"Fn::GetAtt":["Key`) {
 		t.Errorf("topic key %s, want the stack's KMS key", got)
 	}
 	if topic["TopicName"] != "notes-test" {
@@ -47,13 +41,13 @@ func TestTopicIsEncryptedAndSubscribed(t *testing.T) {
 	}
 	sub := cdktest.Properties(t, tpl, "AWS::SNS::Subscription")
 	if sub["Protocol"] != "email" || sub["Endpoint"] != "team@example.com" {
-		t.Errorf("subscription %s, want e-mail to team@example.com", jsonOf(sub))
+		t.Errorf("subscription %s, want e-mail to team@example.com", cdktest.JSON(sub))
 	}
 }
 
 func TestOnlyEventBridgeAndThePublisherMayPublish(t *testing.T) {
 	_, tpl := fixture.Template(t)
-	doc := jsonOf(cdktest.Properties(t, tpl, "AWS::SNS::TopicPolicy")["PolicyDocument"])
+	doc := cdktest.JSON(cdktest.Properties(t, tpl, "AWS::SNS::TopicPolicy")["PolicyDocument"])
 	for _, want := range []string{
 		`"Condition":{"Bool":{"aws:SecureTransport":"false"}},"Effect":"Deny"`,
 		`"Action":"sns:Publish","Condition":{"ArnNotEquals":{"aws:PrincipalArn":[{"Fn::GetAtt":["Publisher`,
@@ -68,7 +62,7 @@ func TestOnlyEventBridgeAndThePublisherMayPublish(t *testing.T) {
 
 func TestEventBridgeMayUseTheKey(t *testing.T) {
 	_, tpl := fixture.Template(t)
-	doc := jsonOf(cdktest.Properties(t, tpl, "AWS::KMS::Key")["KeyPolicy"])
+	doc := cdktest.JSON(cdktest.Properties(t, tpl, "AWS::KMS::Key")["KeyPolicy"])
 	if !strings.Contains(doc, `"Action":["kms:Decrypt","kms:GenerateDataKey*"],"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"}`) {
 		t.Errorf("EventBridge cannot publish to the encrypted topic; key policy:\n%s", doc)
 	}
@@ -80,7 +74,7 @@ func rule(t *testing.T, source string) map[string]any {
 	_, tpl := fixture.Template(t)
 	for _, r := range cdktest.Resources(tpl, "AWS::Events::Rule") {
 		props := r["Properties"].(map[string]any)
-		if jsonOf(props["EventPattern"].(map[string]any)["source"]) == `["`+source+`"]` {
+		if cdktest.JSON(props["EventPattern"].(map[string]any)["source"]) == `["`+source+`"]` {
 			return props
 		}
 	}
@@ -96,16 +90,16 @@ func TestFailuresAreAnnouncedAsReadableText(t *testing.T) {
 		{"aws.codepipeline", `"state":["FAILED"]`, `"[cicd-pipeline test] Pipeline <detail-pipeline> execution <detail-execution-id> failed.`},
 	} {
 		props := rule(t, tc.source)
-		if p := jsonOf(props["EventPattern"]); !strings.Contains(p, tc.pattern) {
+		if p := cdktest.JSON(props["EventPattern"]); !strings.Contains(p, tc.pattern) {
 			t.Errorf("%s rule pattern %s lacks %s", tc.source, p, tc.pattern)
 		}
 		targets := props["Targets"].([]any)
 		if len(targets) != 1 {
-			t.Fatalf("%s rule: want one target, got %s", tc.source, jsonOf(targets))
+			t.Fatalf("%s rule: want one target, got %s", tc.source, cdktest.JSON(targets))
 		}
 		target := targets[0].(map[string]any)
-		if !strings.Contains(jsonOf(target["Arn"]), `"Ref":"NotificationsTopic`) {
-			t.Errorf("%s rule targets %s, want the topic", tc.source, jsonOf(target["Arn"]))
+		if !strings.Contains(cdktest.JSON(target["Arn"]), `"Ref":"NotificationsTopic`) {
+			t.Errorf("%s rule targets %s, want the topic", tc.source, cdktest.JSON(target["Arn"]))
 		}
 		transformer, _ := target["InputTransformer"].(map[string]any)
 		if tmpl, _ := transformer["InputTemplate"].(string); !strings.HasPrefix(tmpl, tc.text) {

@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -60,11 +59,6 @@ var fixture = cdktest.NewFixture("pipeline", nil, func(stack awscdk.Stack) {
 	pipeline.New(stack, "Legacy", legacy)
 })
 
-func jsonOf(v any) string {
-	out, _ := json.Marshal(v)
-	return string(out)
-}
-
 // pipelines returns each pipeline's properties by pipeline name.
 func pipelines(t *testing.T) map[string]map[string]any {
 	t.Helper()
@@ -109,7 +103,7 @@ func TestStagesInOrder(t *testing.T) {
 		if props["PipelineType"] != "V2" {
 			t.Errorf("%s type %v, want V2", name, props["PipelineType"])
 		}
-		store := jsonOf(props["ArtifactStore"])
+		store := cdktest.JSON(props["ArtifactStore"])
 		if !strings.Contains(store, `"Location":{"Ref":"Artifacts`) || !strings.Contains(store, `"EncryptionKey":{"Id":{"Fn::GetAtt":["Key`) {
 			t.Errorf("%s artifact store %s, want the artifact bucket and its key", name, store)
 		}
@@ -118,7 +112,7 @@ func TestStagesInOrder(t *testing.T) {
 
 func TestActionsPassTheImageAlong(t *testing.T) {
 	got := actions(pipelines(t)["p-codecommit"])
-	build := jsonOf(got["Build"][0]["Configuration"])
+	build := cdktest.JSON(got["Build"][0]["Configuration"])
 	if !strings.Contains(build, `\"name\":\"COMMIT_ID\",\"type\":\"PLAINTEXT\",\"value\":\"#{SourceVariables.CommitId}\"`) {
 		t.Errorf("build action configuration %s, want COMMIT_ID from the source action", build)
 	}
@@ -132,11 +126,11 @@ func TestActionsPassTheImageAlong(t *testing.T) {
 			t.Errorf("%s user parameters %v, want %s", stage, params, want)
 		}
 	}
-	deploy := jsonOf(got["Deploy"][0]["Configuration"])
+	deploy := cdktest.JSON(got["Deploy"][0]["Configuration"])
 	if deploy != `{"ClusterName":"production-cluster","DeploymentTimeout":20,"ServiceName":"web"}` {
 		t.Errorf("deploy configuration %s, want the service and a 20-minute timeout", deploy)
 	}
-	if got := jsonOf(actions(pipelines(t)["p-connection"])["Deploy"][0]["Configuration"]); !strings.Contains(got, `"DeploymentTimeout":10`) {
+	if got := cdktest.JSON(actions(pipelines(t)["p-connection"])["Deploy"][0]["Configuration"]); !strings.Contains(got, `"DeploymentTimeout":10`) {
 		t.Errorf("deploy configuration %s, want the configured 10-minute timeout", got)
 	}
 }
@@ -152,13 +146,13 @@ func TestCodeCommitSource(t *testing.T) {
 			t.Errorf("%s is not retained: deleting the stack would delete the source", id)
 		}
 	}
-	source := jsonOf(actions(pipelines(t)["p-codecommit"])["Source"][0]["Configuration"])
+	source := cdktest.JSON(actions(pipelines(t)["p-codecommit"])["Source"][0]["Configuration"])
 	if !strings.Contains(source, `"BranchName":"main"`) || !strings.Contains(source, `"PollForSourceChanges":false`) {
 		t.Errorf("source configuration %s, want branch main triggered by events", source)
 	}
 	found := false
 	for _, r := range cdktest.Resources(tpl, "AWS::Events::Rule") {
-		pattern := jsonOf(r["Properties"].(map[string]any)["EventPattern"])
+		pattern := cdktest.JSON(r["Properties"].(map[string]any)["EventPattern"])
 		if strings.Contains(pattern, `"source":["aws.codecommit"]`) && strings.Contains(pattern, `"referenceName":["main"]`) {
 			found = true
 		}
@@ -171,11 +165,11 @@ func TestCodeCommitSource(t *testing.T) {
 func TestConnectionSource(t *testing.T) {
 	for name, arn := range map[string]string{"p-connection": connectionArn, "p-legacy": legacyArn} {
 		props := pipelines(t)[name]
-		triggers := jsonOf(props["Triggers"])
+		triggers := cdktest.JSON(props["Triggers"])
 		if triggers != `[{"GitConfiguration":{"Push":[{"Branches":{"Includes":["release"]}}],"SourceActionName":"Checkout"},"ProviderType":"CodeStarSourceConnection"}]` {
 			t.Errorf("%s triggers %s, want a push trigger on release", name, triggers)
 		}
-		source := jsonOf(actions(props)["Source"][0]["Configuration"])
+		source := cdktest.JSON(actions(props)["Source"][0]["Configuration"])
 		if !strings.Contains(source, `"ConnectionArn":"`+arn+`"`) || !strings.Contains(source, `"FullRepositoryId":"octo-org/service"`) {
 			t.Errorf("%s source %s", name, source)
 		}
@@ -190,12 +184,12 @@ func TestConnectionSource(t *testing.T) {
 			}
 			for _, s := range policy["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
 				st := s.(map[string]any)
-				if !strings.Contains(jsonOf(st["Action"]), "UseConnection") {
+				if !strings.Contains(cdktest.JSON(st["Action"]), "UseConnection") {
 					continue
 				}
 				// CDK's source action always adds codestar-connections:UseConnection;
 				// the statement may hold it next to the prefix of the ARN, nothing else.
-				granted := jsonOf(st["Action"])
+				granted := cdktest.JSON(st["Action"])
 				for _, a := range strings.Split(strings.Trim(granted, `[]`), ",") {
 					if a != `"codeconnections:UseConnection"` && a != `"codestar-connections:UseConnection"` {
 						t.Errorf("%s grants %s next to UseConnection", id, a)

@@ -2,7 +2,6 @@ package validator_test
 
 import (
 	"debug/elf"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,15 +45,10 @@ var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) {
 	})
 }).Bundled()
 
-func jsonOf(v any) string {
-	out, _ := json.Marshal(v)
-	return string(out)
-}
-
 func TestFunction(t *testing.T) {
 	_, tpl := fixture.Template(t)
 	fn := cdktest.Properties(t, tpl, "AWS::Lambda::Function")
-	if fn["Runtime"] != "provided.al2023" || jsonOf(fn["Architectures"]) != `["arm64"]` || fn["Handler"] != "bootstrap" {
+	if fn["Runtime"] != "provided.al2023" || cdktest.JSON(fn["Architectures"]) != `["arm64"]` || fn["Handler"] != "bootstrap" {
 		t.Errorf("function runs %v on %v with handler %v, want provided.al2023 on arm64, bootstrap", fn["Runtime"], fn["Architectures"], fn["Handler"])
 	}
 	env := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
@@ -71,7 +65,7 @@ func TestFunction(t *testing.T) {
 		"ENVIRONMENT":           `"test"`,
 	}
 	for name, prefix := range want {
-		if got := jsonOf(env[name]); !strings.HasPrefix(got, prefix) {
+		if got := cdktest.JSON(env[name]); !strings.HasPrefix(got, prefix) {
 			t.Errorf("environment %s = %s, want %s...", name, got, prefix)
 		}
 	}
@@ -80,7 +74,7 @@ func TestFunction(t *testing.T) {
 			t.Errorf("unexpected environment variable %s", name)
 		}
 	}
-	if got := jsonOf(fn["LoggingConfig"]); !strings.Contains(got, `"LogGroup":{"Ref":"ValidatorLogGroup`) {
+	if got := cdktest.JSON(fn["LoggingConfig"]); !strings.Contains(got, `"LogGroup":{"Ref":"ValidatorLogGroup`) {
 		t.Errorf("logging config %s, want the function's own log group", got)
 	}
 }
@@ -91,7 +85,7 @@ func TestLogGroup(t *testing.T) {
 	if lg["LogGroupName"] != "/aws/lambda/validator-test" || lg["RetentionInDays"] != 7.0 {
 		t.Errorf("log group %v kept %v days, want /aws/lambda/validator-test for 7", lg["LogGroupName"], lg["RetentionInDays"])
 	}
-	if got := jsonOf(lg["KmsKeyId"]); !strings.Contains(got, `"Fn::GetAtt":["Key`) {
+	if got := cdktest.JSON(lg["KmsKeyId"]); !strings.Contains(got, `"Fn::GetAtt":["Key`) {
 		t.Errorf("log group key %s, want the stack's KMS key", got)
 	}
 }
@@ -104,7 +98,7 @@ func TestGrantsAreScoped(t *testing.T) {
 	got := map[string]string{}
 	for _, s := range doc["Statement"].([]any) {
 		st := s.(map[string]any)
-		got[jsonOf(st["Action"])] = jsonOf(st["Resource"])
+		got[cdktest.JSON(st["Action"])] = cdktest.JSON(st["Resource"])
 	}
 	want := map[string]string{
 		`["ecr:DescribeImageScanFindings","ecr:DescribeImages"]`: `{"Fn::GetAtt":["Repository`,
@@ -135,7 +129,7 @@ func TestBundledAssetIsALinuxArm64Bootstrap(t *testing.T) {
 	key, _ := code["S3Key"].(string)
 	hash := strings.TrimSuffix(key, ".zip")
 	if hash == key || hash == "" {
-		t.Fatalf("function code %s is not a bundled asset", jsonOf(code))
+		t.Fatalf("function code %s is not a bundled asset", cdktest.JSON(code))
 	}
 	dir := filepath.Join(fixture.Outdir(), "asset."+hash)
 	entries, err := os.ReadDir(dir)

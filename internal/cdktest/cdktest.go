@@ -283,3 +283,9 @@ func Properties(t testing.TB, tpl map[string]any, typ string) map[string]any {
 	}
 	return nil
 }
+
+// JSON is v as compact JSON, for comparing template fragments as text.
+func JSON(v any) string {
+	out, _ := json.Marshal(v)
+	return string(out)
+}
