@@ -244,31 +244,3 @@ func TestStatefulResourcesKeepIdentity(t *testing.T) {
 		t.Errorf("dev: table DeletionProtectionEnabled=%v, want it off", got)
 	}
 }
-
-func TestKeyPolicy(t *testing.T) {
-	_, j := devVariant.template(t)
-	for id, key := range cdktest.Resources(j, "AWS::KMS::Key") {
-		var services []string
-		for _, s := range key["Properties"].(map[string]any)["KeyPolicy"].(map[string]any)["Statement"].([]any) {
-			st := s.(map[string]any)
-			principal := st["Principal"].(map[string]any)
-			if st["Action"] == "kms:*" {
-				if _, root := principal["AWS"]; !root {
-					t.Errorf("%s: kms:* granted to %v", id, principal)
-				}
-				continue
-			}
-			if svc, ok := principal["Service"].(string); ok {
-				services = append(services, svc)
-			} else if principal["Service"] != nil {
-				services = append(services, "logs")
-				if st["Condition"].(map[string]any)["ArnLike"] == nil {
-					t.Errorf("%s: logs statement without an encryption-context condition", id)
-				}
-			}
-		}
-		if !strings.Contains(strings.Join(services, ","), "events.amazonaws.com") || !strings.Contains(strings.Join(services, ","), "logs") {
-			t.Errorf("%s: key policy misses EventBridge or CloudWatch Logs: %v", id, services)
-		}
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,10 +122,7 @@ func TestConfigErrorsThroughEntryPoint(t *testing.T) {
 		}
 	}
 
-	bin := filepath.Join(t.TempDir(), "cicd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build app: %v\n%s", err, out)
-	}
+	bin := appBinary(t)
 	base, err := cdktest.Context()
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +190,33 @@ func TestConfigErrorsThroughEntryPoint(t *testing.T) {
 	}
 }
 
+var (
+	appOnce sync.Once
+	appPath string
+	appErr  error
+)
+
+// appBinary is the app, built once per test binary: the program cdk synth
+// runs (cdk.json's go run . builds the same package).
+func appBinary(t *testing.T) string {
+	t.Helper()
+	appOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cicd-app-")
+		if err != nil {
+			appErr = err
+			return
+		}
+		appPath = filepath.Join(dir, "cicd")
+		if out, err := exec.Command("go", "build", "-o", appPath, ".").CombinedOutput(); err != nil {
+			appErr = fmt.Errorf("build app: %v\n%s", err, out)
+		}
+	})
+	if appErr != nil {
+		t.Fatal(appErr)
+	}
+	return appPath
+}
+
 // The CLI moves context to a file when the environment would grow too large;
 // a bad value there fails the same way.
 func TestConfigErrorInContextOverflowFile(t *testing.T) {
@@ -200,7 +225,7 @@ func TestConfigErrorInContextOverflowFile(t *testing.T) {
 	if err := os.WriteFile(overflow, []byte(`{"scanFailSeverity":"severe"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "run", ".")
+	cmd := exec.Command(appBinary(t))
 	cmd.Env = append(os.Environ(), `CDK_CONTEXT_JSON={"environmentSuffix":"dev"}`,
 		"CONTEXT_OVERFLOW_LOCATION_ENV="+overflow, "CDK_OUTDIR="+dir)
 	out, err := cmd.CombinedOutput()

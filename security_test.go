@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -277,10 +278,10 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, suffix string) 
 		case reflect.DeepEqual(principal, map[string]any{"AWS": root}):
 			seen["root"] = true
 			if st["Condition"] != nil {
-				t.Errorf("%s: the account's statement has a condition: %s", id, compact(st["Condition"]))
+				t.Errorf("%s: the account's statement has a condition: %s", id, cdktest.JSON(st["Condition"]))
 			}
-		case contains(list, "kms:*") || contains(list, "*"):
-			t.Errorf("%s: %s granted to %s, which is not the account root", id, actions, compact(principal))
+		case slices.Contains(list, "kms:*") || slices.Contains(list, "*"):
+			t.Errorf("%s: %s granted to %s, which is not the account root", id, actions, cdktest.JSON(principal))
 		case reflect.DeepEqual(principal, map[string]any{"Service": logs}):
 			seen["logs"] = true
 			if want := "kms:Decrypt*,kms:Describe*,kms:Encrypt*,kms:GenerateDataKey*,kms:ReEncrypt*"; actions != want {
@@ -291,7 +292,7 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, suffix string) 
 				logGroup("/aws/lambda/cicd-pipeline-validator-" + suffix),
 			}}}
 			if !reflect.DeepEqual(st["Condition"], want) {
-				t.Errorf("%s: CloudWatch Logs condition %s, want the encryption context of the two log groups", id, compact(st["Condition"]))
+				t.Errorf("%s: CloudWatch Logs condition %s, want the encryption context of the two log groups", id, cdktest.JSON(st["Condition"]))
 			}
 		case reflect.DeepEqual(principal, map[string]any{"Service": "events.amazonaws.com"}):
 			seen["events"] = true
@@ -299,7 +300,7 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, suffix string) 
 				t.Errorf("%s: EventBridge gets %s, want %s", id, actions, want)
 			}
 		default:
-			t.Errorf("%s: unexpected principal %s with %s", id, compact(principal), actions)
+			t.Errorf("%s: unexpected principal %s with %s", id, cdktest.JSON(principal), actions)
 		}
 	}
 	for _, p := range []string{"root", "logs", "events", "grants"} {
@@ -322,18 +323,4 @@ func stringList(v any) []string {
 		return out
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, l := range list {
-		if l == s {
-			return true
-		}
-	}
-	return false
-}
-
-func compact(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }

@@ -257,18 +257,6 @@ func (f *Fixture) Template(t testing.TB) (assertions.Template, map[string]any) {
 	return f.tpl, f.json
 }
 
-// Assert runs one assertions.Template check, which panics on a mismatch in
-// Go, and reports the mismatch as a test error so the other checks still run.
-func Assert(t testing.TB, what string, check func()) {
-	t.Helper()
-	defer func() {
-		if r := recover(); r != nil {
-			t.Errorf("%s: %v", what, r)
-		}
-	}()
-	check()
-}
-
 // Properties returns the Properties of the only resource of typ, failing the
 // test unless there is exactly one.
 func Properties(t testing.TB, tpl map[string]any, typ string) map[string]any {
