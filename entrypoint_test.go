@@ -201,7 +201,7 @@ var (
 func appBinary(t *testing.T) string {
 	t.Helper()
 	appOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cicd-app-")
+		dir, err := cdktest.TempDir()
 		if err != nil {
 			appErr = err
 			return

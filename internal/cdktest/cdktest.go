@@ -29,9 +29,25 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// fixtureDirs are the cloud assembly folders of the fixtures, which outlive
-// the test that synthesized them and are removed by Main.
-var fixtureDirs []string
+// fixtureDirs are the folders of TempDir, which outlive the test that made
+// them and are removed by Main.
+var (
+	fixtureMu   sync.Mutex
+	fixtureDirs []string
+)
+
+// TempDir is a new folder shared by the tests of a binary (a fixture's cloud
+// assembly, a built program), removed by Main.
+func TempDir() (string, error) {
+	dir, err := os.MkdirTemp("", "cdktest-")
+	if err != nil {
+		return "", err
+	}
+	fixtureMu.Lock()
+	defer fixtureMu.Unlock()
+	fixtureDirs = append(fixtureDirs, dir)
+	return dir, nil
+}
 
 var (
 	rootOnce sync.Once
@@ -235,12 +251,11 @@ func (f *Fixture) Template(t testing.TB) (assertions.Template, map[string]any) {
 				f.err = fmt.Sprint(r)
 			}
 		}()
-		dir, err := os.MkdirTemp("", "cdktest-")
+		dir, err := TempDir()
 		if err != nil {
 			f.err = err.Error()
 			return
 		}
-		fixtureDirs = append(fixtureDirs, dir)
 		f.outdir = dir
 		app, err := newApp(f.app, f.bundle, false, dir)
 		if err != nil {
