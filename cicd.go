@@ -1,13 +1,14 @@
 // Command cicd is the CDK app: it reads the configuration from the CDK
-// context once, validates it, and builds one pipeline stack per environment.
+// context once, validates it, and builds one stack per service's pipeline.
 package main
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -15,15 +16,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"cicd/constructs/artifacts"
-	"cicd/constructs/build"
-	"cicd/constructs/encryption"
-	"cicd/constructs/history"
-	"cicd/constructs/notifications"
-	"cicd/constructs/parameters"
-	"cicd/constructs/pipeline"
-	"cicd/constructs/registry"
-	"cicd/constructs/validator"
+	"cicd/constructs/servicepipeline"
 )
 
 // StackOptions are the app-level choices that are not user configuration.
@@ -33,115 +26,109 @@ type StackOptions struct {
 	ModuleDir string
 }
 
-// NewCicdStack composes the pipeline stack of one environment.
-func NewCicdStack(scope constructs.Construct, cfg Config, opts StackOptions) awscdk.Stack {
-	name := cfg.Name()
-	stack := awscdk.NewStack(scope, jsii.String(name), &awscdk.StackProps{
-		Description: jsii.String(fmt.Sprintf(
-			"cicd: delivery pipeline for ECS service %s/%s (environment %s): build, test, scan gate, deploy, verify",
-			cfg.ClusterName, cfg.ServiceName, cfg.EnvironmentSuffix)),
-	})
-	buildLogGroup := "/aws/codebuild/" + name
-	validatorName := "cicd-pipeline-validator-" + cfg.EnvironmentSuffix
-
-	enc := encryption.New(stack, "Encryption", encryption.Props{
-		Alias:         "alias/" + name,
-		Description:   "Encrypts artifacts, images, state, notifications and logs of " + name,
-		LogGroupNames: []string{buildLogGroup, validator.LogGroupName(validatorName)},
-	})
-	store := artifacts.New(stack, "Artifacts", artifacts.Props{Key: enc.Key})
-	images := registry.New(stack, "Registry", registry.Props{RepositoryName: name, Key: enc.Key})
-	state := history.New(stack, "History", history.Props{
-		TableName:          "cicd-pipeline-state-" + cfg.EnvironmentSuffix,
-		Key:                enc.Key,
-		DeletionProtection: cfg.EnvironmentSuffix == "prod",
-	})
-	notes := notifications.New(stack, "Notifications", notifications.Props{
-		TopicName:   "cicd-pipeline-notifications-" + cfg.EnvironmentSuffix,
-		Environment: cfg.EnvironmentSuffix,
-		Key:         enc.Key,
-		Email:       cfg.NotificationEmail,
-	})
-	builder := build.New(stack, "Build", build.Props{
-		ProjectName:          name,
-		Repository:           images.Repository,
-		Key:                  enc.Key,
-		ContainerName:        cfg.ContainerName,
-		LogGroupName:         buildLogGroup,
-		GitHubTokenParameter: cfg.GitHubTokenParameter,
-	})
-	// The service exists already; its ARN in the cluster-name format carries
-	// both names, which is all the deploy action and the validator need.
-	service := awsecs.BaseService_FromServiceArnWithCluster(stack, jsii.String("Service"), stack.FormatArn(&awscdk.ArnComponents{
-		Service:      jsii.String("ecs"),
-		Resource:     jsii.String("service"),
-		ResourceName: jsii.String(cfg.ClusterName + "/" + cfg.ServiceName),
-		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
-	}))
-	check := validator.New(stack, "Validator", validator.Props{
-		FunctionName:     validatorName,
-		Environment:      cfg.EnvironmentSuffix,
-		Table:            state.Table,
-		Repository:       images.Repository,
-		Topic:            notes.Topic,
-		Key:              enc.Key,
-		Service:          service,
-		ContainerName:    cfg.ContainerName,
-		ScanFailSeverity: cfg.ScanFailSeverity,
-		ModuleDir:        opts.ModuleDir,
-	})
-	flow := pipeline.New(stack, "Pipeline", pipeline.Props{
-		PipelineName:    name,
-		Source:          cfg.Source,
-		ArtifactBucket:  store.Bucket,
-		Project:         builder.Project,
-		Validator:       check.Function,
-		Service:         service,
-		RequireApproval: cfg.RequireApproval,
-	})
-	notes.NotifyBuildFailed(builder.Project)
-	notes.NotifyPipelineFailed(flow.Pipeline)
-	notes.RestrictPublishers(check.Function.Role())
-
-	parameters.New(stack, "Parameters", parameters.Props{
-		Prefix: "/cicd-pipeline/" + cfg.EnvironmentSuffix,
-		Parameters: []parameters.Parameter{
-			{ID: "RepositoryUri", Name: "ecr-repository-uri", Value: images.Repository.RepositoryUri(), Description: "URI of the service's ECR repository"},
-			{ID: "StateTable", Name: "state-table-name", Value: state.Table.TableName(), Description: "DynamoDB table with the deployment history"},
-			{ID: "Topic", Name: "sns-topic-arn", Value: notes.Topic.TopicArn(), Description: "SNS topic that announces pipeline failures"},
-			{ID: "Pipeline", Name: "pipeline-name", Value: flow.Pipeline.PipelineName(), Description: "Name of the CodePipeline pipeline"},
-		},
-	})
-
-	output := func(id string, value *string, description string) {
-		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{
-			Value:       value,
-			Description: jsii.String(description),
-			ExportName:  jsii.String(name + "-" + id),
-		})
+// NewStacks adds the app's stacks: one per pipeline.
+func NewStacks(app constructs.Construct, cfg Config, opts StackOptions) []awscdk.Stack {
+	stacks := make([]awscdk.Stack, 0, len(cfg.Pipelines))
+	for _, p := range cfg.Pipelines {
+		stacks = append(stacks, newPipelineStack(app, cfg, p, opts))
 	}
-	output("pipelineName", flow.Pipeline.PipelineName(), "Name of the CodePipeline pipeline")
-	output("ecrRepositoryUri", images.Repository.RepositoryUri(), "URI of the ECR repository that receives the images")
-	output("artifactBucketName", store.Bucket.BucketName(), "S3 bucket that holds the pipeline artifacts")
-	output("buildProjectName", builder.Project.ProjectName(), "CodeBuild project that builds and tests the image")
-	output("snsTopicArn", notes.Topic.TopicArn(), "SNS topic that announces failures")
-	output("validationLambdaArn", check.Function.FunctionArn(), "ARN of the validator Lambda (scan gate and rollout check)")
-	output("stateTableName", state.Table.TableName(), "DynamoDB table with the deployment history")
-	output("kmsKeyId", enc.Key.KeyId(), "ID of the KMS key that encrypts the pipeline's data")
+	return stacks
+}
 
-	tags := awscdk.Tags_Of(stack)
-	tags.Add(jsii.String("Environment"), jsii.String(cfg.EnvironmentSuffix), nil)
-	tags.Add(jsii.String("Project"), jsii.String("cicd-pipeline"), nil)
-	tags.Add(jsii.String("ManagedBy"), jsii.String("CDK"), nil)
-	keys := make([]string, 0, len(cfg.Tags))
-	for k := range cfg.Tags {
-		keys = append(keys, k)
+// newPipelineStack is the stack of one service's pipeline.
+func newPipelineStack(scope constructs.Construct, cfg Config, p PipelineConfig, opts StackOptions) awscdk.Stack {
+	names := servicepipeline.ServiceNames(p.Service)
+	description := fmt.Sprintf("cicd: delivery pipeline of service %s: build once, scan gate, promote by digest through %s",
+		p.Service, environmentNames(p))
+	if cfg.SingleEnvironment {
+		names = servicepipeline.SingleEnvironmentNames(p.Service)
+		env := p.Environments[0]
+		description = fmt.Sprintf("cicd: delivery pipeline for ECS service %s/%s (environment %s): build, test, scan gate, deploy, verify",
+			env.Cluster, env.Service, env.Name)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		tags.Add(jsii.String(k), jsii.String(cfg.Tags[k]), nil)
+	props := &awscdk.StackProps{Description: jsii.String(description)}
+	if cfg.PipelineAccount != "" || cfg.PipelineRegion != "" {
+		props.Env = &awscdk.Environment{Account: optional(cfg.PipelineAccount), Region: optional(cfg.PipelineRegion)}
+	}
+	stack := awscdk.NewStack(scope, jsii.String(names.Stack), props)
+
+	envs := make([]servicepipeline.Environment, len(p.Environments))
+	for i, e := range p.Environments {
+		id := e.Name + "Service"
+		if cfg.SingleEnvironment {
+			id = "Service"
+		}
+		envs[i] = servicepipeline.Environment{
+			Name:            e.Name,
+			Service:         importService(stack, id, e),
+			ClusterName:     e.Cluster,
+			ServiceName:     e.Service,
+			ContainerName:   e.Container,
+			RequireApproval: e.RequireApproval,
+		}
+		if e.Account != cfg.PipelineAccount {
+			envs[i].Account = e.Account
+		}
+		if e.Region != cfg.PipelineRegion {
+			envs[i].Region = e.Region
+		}
+	}
+	// "Default": the resources keep the logical IDs they had at the stack's
+	// root, so the single-environment stack upgrades in place.
+	servicepipeline.New(stack, "Default", servicepipeline.Props{
+		Service:                 p.Service,
+		Names:                   names,
+		Source:                  p.Source,
+		Environments:            envs,
+		SingleEnvironmentStages: cfg.SingleEnvironment,
+		ScanFailSeverity:        p.ScanFailSeverity,
+		NotificationEmail:       p.NotificationEmail,
+		GitHubTokenParameter:    p.GitHubTokenParameter,
+		ModuleDir:               opts.ModuleDir,
+	})
+
+	tags := map[string]string{"Project": "cicd-pipeline", "ManagedBy": "CDK"}
+	if cfg.SingleEnvironment {
+		tags["Environment"] = p.Environments[0].Name
+	} else {
+		tags["Service"] = p.Service
+	}
+	maps.Copy(tags, cfg.Tags)
+	maps.Copy(tags, p.Tags)
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		awscdk.Tags_Of(stack).Add(jsii.String(k), jsii.String(tags[k]), nil)
 	}
 	return stack
+}
+
+// importService refers to an environment's existing ECS service by its ARN,
+// in the cluster-name format that carries both names: all the deploy action
+// and the validator need.
+func importService(stack awscdk.Stack, id string, e EnvironmentConfig) awsecs.IBaseService {
+	return awsecs.BaseService_FromServiceArnWithCluster(stack, jsii.String(id), stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("ecs"),
+		Account:      optional(e.Account),
+		Region:       optional(e.Region),
+		Resource:     jsii.String("service"),
+		ResourceName: jsii.String(e.Cluster + "/" + e.Service),
+		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+	}))
+}
+
+func environmentNames(p PipelineConfig) string {
+	names := make([]string, len(p.Environments))
+	for i, e := range p.Environments {
+		names[i] = e.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// optional is nil for "", so CDK keeps its own default.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return jsii.String(s)
 }
 
 func main() {
@@ -164,7 +151,7 @@ func run(stderr io.Writer) (code int) {
 	// A bad value in the context the CLI passes fails here, before the jsii
 	// kernel starts: in milliseconds rather than after Node's start-up.
 	if context, ok := cliContext(os.Getenv); ok {
-		if _, err := LoadConfig(func(key string) any { return context[key] }); err != nil {
+		if _, err := LoadConfig(context); err != nil {
 			fmt.Fprintln(stderr, "error: "+err.Error())
 			return 1
 		}
@@ -174,14 +161,43 @@ func run(stderr io.Writer) (code int) {
 		// of timings in cdk.out, and two synths of one commit would differ.
 		PerformanceReporting: jsii.Bool(false),
 	})
-	cfg, err := LoadConfig(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
+	cfg, err := LoadConfig(appContext(app))
 	if err != nil {
 		fmt.Fprintln(stderr, "error: "+err.Error())
 		return 1
 	}
-	NewCicdStack(app, cfg, StackOptions{})
+	NewStacks(app, cfg, StackOptions{})
 	app.Synth(nil)
 	return 0
+}
+
+// appContext is the app's whole context as plain JSON values.
+func appContext(app awscdk.App) map[string]any {
+	context, _ := plainJSON(app.Node().GetAllContext(nil)).(map[string]any)
+	return context
+}
+
+// plainJSON undoes jsii's wrapping of objects in values of no declared
+// type ({"$jsii.map": {...}}), at any depth.
+func plainJSON(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if inner, ok := v["$jsii.map"]; ok && len(v) == 1 {
+			return plainJSON(inner)
+		}
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = plainJSON(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = plainJSON(x)
+		}
+		return out
+	}
+	return v
 }
 
 // cliContext is the context the CDK CLI hands the app: the JSON object in

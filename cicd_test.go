@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -14,16 +17,24 @@ import (
 
 func TestMain(m *testing.M) { cdktest.Main(m) }
 
-// variant is one configuration of the stack, synthesized once per test binary
+// variant is one configuration of the app, synthesized once per test binary
 // with the cdk-nag AwsSolutions checks applied (security_test.go).
 type variant struct {
 	name    string
 	context map[string]any
 	once    sync.Once
-	tpl     assertions.Template
-	json    map[string]any
-	// nag holds the unsuppressed cdk-nag findings (security_test.go).
+	err     string
+	stacks  []synthesized
+	// nag holds the unsuppressed cdk-nag findings of every stack
+	// (security_test.go).
 	nag []string
+}
+
+// synthesized is one stack of a variant.
+type synthesized struct {
+	name string
+	tpl  assertions.Template
+	json map[string]any
 }
 
 var (
@@ -40,31 +51,92 @@ var (
 		"requireApproval":      "true",
 		"tags":                 `{"CostCenter":"1234","Owner":"platform"}`,
 	}}
+	// The README's example (examples/pipelines.json): two services promoted
+	// through three environments each, in one account and region, plus a
+	// service with the longest service and environment names allowed.
+	multiVariant = &variant{name: "multi", context: examplePipelines(map[string]any{
+		"service": longService,
+		"environments": []any{
+			map[string]any{"name": "dev", "cluster": "apps-dev", "service": longService},
+			map[string]any{"name": "qa", "cluster": "apps-dev", "service": longService + "-qa", "requireApproval": true},
+			map[string]any{"name": longEnvironment, "cluster": "apps-prod", "service": longService, "requireApproval": false},
+		},
+	})}
 )
 
-func (v *variant) template(t *testing.T) (assertions.Template, map[string]any) {
-	t.Helper()
-	v.once.Do(func() {
-		app := nagApp(t, v.context)
-		cfg, err := LoadConfig(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
-		if err != nil {
-			t.Fatalf("config of variant %s: %v", v.name, err)
-		}
-		stack := NewCicdStack(app, cfg, StackOptions{})
-		v.tpl, v.json = cdktest.Template(stack)
-		v.nag = nagFindings(stack)
-	})
-	if v.tpl == nil {
-		t.Fatalf("variant %s did not synthesize", v.name)
+// examplePipelines is the context of examples/pipelines.json with more
+// pipelines and app-wide tags.
+func examplePipelines(more ...any) map[string]any {
+	data, err := os.ReadFile("examples/pipelines.json")
+	if err != nil {
+		panic(err)
 	}
-	return v.tpl, v.json
+	var context map[string]any
+	if err := json.Unmarshal(data, &context); err != nil {
+		panic(fmt.Sprintf("examples/pipelines.json: %v", err))
+	}
+	context["pipelines"] = append(context["pipelines"].([]any), more...)
+	context["tags"] = map[string]any{"CostCenter": "1234"}
+	return context
 }
 
-func stageNames(t *testing.T, v *variant) []string {
+// The longest names the configuration allows: 20 characters each.
+const (
+	longService     = "payments-settlement1"
+	longEnvironment = "production-eu-west-1"
+)
+
+// synth synthesizes the variant's app once: every stack, with its cdk-nag
+// findings.
+func (v *variant) synth(t *testing.T) []synthesized {
 	t.Helper()
-	_, j := v.template(t)
+	v.once.Do(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				v.err = fmt.Sprint(r)
+			}
+		}()
+		app := nagApp(t, v.context)
+		cfg, err := LoadConfig(appContext(app))
+		if err != nil {
+			v.err = "config: " + err.Error()
+			return
+		}
+		for _, stack := range NewStacks(app, cfg, StackOptions{}) {
+			tpl, j := cdktest.Template(stack)
+			v.stacks = append(v.stacks, synthesized{name: *stack.StackName(), tpl: tpl, json: j})
+			v.nag = append(v.nag, nagFindings(stack)...)
+		}
+	})
+	if len(v.stacks) == 0 {
+		t.Fatalf("variant %s did not synthesize: %s", v.name, v.err)
+	}
+	return v.stacks
+}
+
+// template is the variant's first stack.
+func (v *variant) template(t *testing.T) (assertions.Template, map[string]any) {
+	t.Helper()
+	s := v.synth(t)[0]
+	return s.tpl, s.json
+}
+
+// stack is the variant's stack of that name.
+func (v *variant) stack(t *testing.T, name string) synthesized {
+	t.Helper()
+	for _, s := range v.synth(t) {
+		if s.name == name {
+			return s
+		}
+	}
+	t.Fatalf("variant %s has no stack %s", v.name, name)
+	return synthesized{}
+}
+
+func stageNames(t *testing.T, tpl map[string]any) []string {
+	t.Helper()
 	var names []string
-	for _, p := range cdktest.Resources(j, "AWS::CodePipeline::Pipeline") {
+	for _, p := range cdktest.Resources(tpl, "AWS::CodePipeline::Pipeline") {
 		stages := p["Properties"].(map[string]any)["Stages"].([]any)
 		for _, s := range stages {
 			names = append(names, s.(map[string]any)["Name"].(string))
@@ -75,34 +147,175 @@ func stageNames(t *testing.T, v *variant) []string {
 
 func TestStageOrder(t *testing.T) {
 	for _, tc := range []struct {
-		v    *variant
-		want string
+		v     *variant
+		stack string
+		want  string
 	}{
-		{devVariant, "Source,Build,Validate,Deploy,Verify"},
-		{prodVariant, "Source,Build,Validate,Approve,Deploy,Verify"},
-		{connVariant, "Source,Build,Validate,Approve,Deploy,Verify"},
+		{devVariant, "cicd-pipeline-dev", "Source,Build,Validate,Deploy,Verify"},
+		{prodVariant, "cicd-pipeline-prod", "Source,Build,Validate,Approve,Deploy,Verify"},
+		{connVariant, "cicd-pipeline-staging", "Source,Build,Validate,Approve,Deploy,Verify"},
+		{multiVariant, "cicd-orders", "Source,Build,Validate,dev,staging,prod"},
+		{multiVariant, "cicd-" + longService, "Source,Build,Validate,dev,qa," + longEnvironment},
 	} {
-		if got := strings.Join(stageNames(t, tc.v), ","); got != tc.want {
-			t.Errorf("%s: stages %s, want %s", tc.v.name, got, tc.want)
+		if got := strings.Join(stageNames(t, tc.v.stack(t, tc.stack).json), ","); got != tc.want {
+			t.Errorf("%s: stages %s, want %s", tc.stack, got, tc.want)
 		}
 	}
 }
 
+// The gate and the verify actions get what to check from the build's and
+// the source's variables; the deploy action gets the image by digest.
 func TestPipelineActions(t *testing.T) {
 	tpl, _ := devVariant.template(t)
-	tpl.HasResourceProperties(jsii.String("AWS::CodePipeline::Pipeline"), map[string]any{
+	const vars = `"imageTag":"#{BuildVariables.IMAGE_TAG}","imageDigest":"#{BuildVariables.IMAGE_DIGEST}",` +
+		`"executionId":"#{codepipeline.PipelineExecutionId}","commitTime":"#{SourceVariables.CommitterDate}"`
+	cdktest.HasResourceProperties(t, tpl, "AWS::CodePipeline::Pipeline", map[string]any{
 		"PipelineType": "V2",
 		"Stages": assertions.Match_ArrayWith(&[]any{
 			assertions.Match_ObjectLike(&map[string]any{"Name": "Validate", "Actions": []any{assertions.Match_ObjectLike(&map[string]any{
-				"Configuration": assertions.Match_ObjectLike(&map[string]any{
-					"UserParameters": `{"mode":"gate","imageTag":"#{BuildVariables.IMAGE_TAG}","executionId":"#{codepipeline.PipelineExecutionId}"}`,
-				}),
+				"Configuration": assertions.Match_ObjectLike(&map[string]any{"UserParameters": `{"mode":"gate",` + vars + `}`}),
 			})}}),
 			assertions.Match_ObjectLike(&map[string]any{"Name": "Deploy", "Actions": []any{assertions.Match_ObjectLike(&map[string]any{
-				"Configuration": map[string]any{"ClusterName": "production-cluster", "ServiceName": "cicd-pipeline-dev", "DeploymentTimeout": 20},
+				"Configuration": map[string]any{"ClusterName": "dev", "ServiceName": "cicd-pipeline-dev", "DeploymentTimeout": 20},
+			})}}),
+			assertions.Match_ObjectLike(&map[string]any{"Name": "Verify", "Actions": []any{assertions.Match_ObjectLike(&map[string]any{
+				"Configuration": assertions.Match_ObjectLike(&map[string]any{"UserParameters": `{"mode":"verify",` + vars + `}`}),
 			})}}),
 		}),
 	})
+}
+
+// Each environment is one stage: [Approve], RollingUpdate, VerifyRollout in
+// run order, so a failed verify ends the execution before the next
+// environment's stage starts. Every deploy reads the file that names the
+// image by digest for its container; every verify names its environment and
+// service.
+func TestPromotionThroughEnvironments(t *testing.T) {
+	const vars = `"imageTag":"#{BuildVariables.IMAGE_TAG}","imageDigest":"#{BuildVariables.IMAGE_DIGEST}",` +
+		`"executionId":"#{codepipeline.PipelineExecutionId}","commitTime":"#{SourceVariables.AuthorDate}"`
+	stage := func(name string, approve bool, cluster, container string) any {
+		var actions []any
+		order := 1
+		if approve {
+			actions = append(actions, assertions.Match_ObjectLike(&map[string]any{
+				"Name": "Approve", "RunOrder": 1, "ActionTypeId": assertions.Match_ObjectLike(&map[string]any{"Provider": "Manual"}),
+			}))
+			order++
+		}
+		actions = append(actions,
+			assertions.Match_ObjectLike(&map[string]any{
+				"Name": "RollingUpdate", "RunOrder": order,
+				"ActionTypeId": assertions.Match_ObjectLike(&map[string]any{"Provider": "ECS"}),
+				"Configuration": map[string]any{"ClusterName": cluster, "ServiceName": "orders", "DeploymentTimeout": 20,
+					"FileName": "imagedefinitions-" + container + ".json"},
+			}),
+			assertions.Match_ObjectLike(&map[string]any{
+				"Name": "VerifyRollout", "RunOrder": order + 1,
+				"Configuration": assertions.Match_ObjectLike(&map[string]any{
+					"UserParameters": `{"mode":"verify",` + vars + `,"environment":"` + name + `","target":{"cluster":"` + cluster +
+						`","service":"orders","container":"` + container + `"}}`,
+				}),
+			}))
+		return map[string]any{"Name": name, "Actions": actions}
+	}
+	orders := multiVariant.stack(t, "cicd-orders")
+	cdktest.HasResourceProperties(t, orders.tpl, "AWS::CodePipeline::Pipeline", map[string]any{
+		"Name": "cicd-orders",
+		"Stages": []any{
+			assertions.Match_ObjectLike(&map[string]any{"Name": "Source"}),
+			assertions.Match_ObjectLike(&map[string]any{"Name": "Build"}),
+			assertions.Match_ObjectLike(&map[string]any{"Name": "Validate", "Actions": []any{assertions.Match_ObjectLike(&map[string]any{
+				"Name":          "ScanGate",
+				"Configuration": assertions.Match_ObjectLike(&map[string]any{"UserParameters": `{"mode":"gate",` + vars + `}`}),
+			})}}),
+			stage("dev", false, "apps-dev", "app"),
+			stage("staging", false, "apps", "app"),
+			stage("prod", true, "apps-prod", "web"),
+		},
+	})
+	// The build is the pipeline's only one: one image for every environment.
+	cdktest.ResourceCountIs(t, orders.tpl, "AWS::CodeBuild::Project", 1)
+
+	// Approval placement follows the configuration: explicit on qa, and
+	// turned off on the last environment.
+	long := multiVariant.stack(t, "cicd-"+longService)
+	approvals := map[string]bool{}
+	for _, p := range cdktest.Resources(long.json, "AWS::CodePipeline::Pipeline") {
+		for _, s := range p["Properties"].(map[string]any)["Stages"].([]any) {
+			for _, a := range s.(map[string]any)["Actions"].([]any) {
+				if a.(map[string]any)["Name"] == "Approve" {
+					approvals[s.(map[string]any)["Name"].(string)] = true
+				}
+			}
+		}
+	}
+	if want := map[string]bool{"qa": true}; !reflect.DeepEqual(approvals, want) {
+		t.Errorf("%s: approvals in %v, want only in qa", long.name, approvals)
+	}
+}
+
+// Two services with several environments each deploy side by side: no
+// physical name, export or parameter of one stack is another's, and every
+// name is within its AWS limit even for the longest names allowed.
+func TestNamesCoexist(t *testing.T) {
+	limits := map[string]int{
+		"AWS::CodePipeline::Pipeline/Name":           100,
+		"AWS::ECR::Repository/RepositoryName":        256,
+		"AWS::CodeBuild::Project/Name":               255,
+		"AWS::DynamoDB::Table/TableName":             255,
+		"AWS::SNS::Topic/TopicName":                  256,
+		"AWS::Lambda::Function/FunctionName":         64,
+		"AWS::KMS::Alias/AliasName":                  256,
+		"AWS::Logs::LogGroup/LogGroupName":           512,
+		"AWS::SSM::Parameter/Name":                   1011,
+		"AWS::CodeCommit::Repository/RepositoryName": 100,
+		"AWS::IAM::Role/RoleName":                    64,
+		"AWS::Events::Rule/Name":                     64,
+	}
+	owner := map[string]string{}
+	for _, s := range multiVariant.synth(t) {
+		if len(s.name) > 128 {
+			t.Errorf("stack name %s is longer than 128 characters", s.name)
+		}
+		for id, r := range s.json["Resources"].(map[string]any) {
+			res := r.(map[string]any)
+			props, _ := res["Properties"].(map[string]any)
+			for key, limit := range limits {
+				typ, prop, _ := strings.Cut(key, "/")
+				name, ok := props[prop].(string)
+				if res["Type"] != typ || !ok {
+					continue
+				}
+				if len(name) > limit {
+					t.Errorf("%s/%s: %s %q is %d characters, over the limit of %d", s.name, id, prop, name, len(name), limit)
+				}
+				if prev, dup := owner[typ+" "+name]; dup {
+					t.Errorf("%s %q is in %s and %s/%s", typ, name, prev, s.name, id)
+				}
+				owner[typ+" "+name] = s.name + "/" + id
+			}
+		}
+		for id, o := range s.json["Outputs"].(map[string]any) {
+			export, _ := o.(map[string]any)["Export"].(map[string]any)
+			name, _ := export["Name"].(string)
+			if name == "" {
+				continue
+			}
+			if prev, dup := owner["export "+name]; dup {
+				t.Errorf("export %s is in %s and %s/%s", name, prev, s.name, id)
+			}
+			owner["export "+name] = s.name + "/" + id
+		}
+	}
+	// A physical name is kept for every resource that has one, so the
+	// check above saw them.
+	for _, want := range []string{"AWS::DynamoDB::Table cicd-orders-history", "AWS::ECR::Repository cicd-" + longService,
+		"AWS::Lambda::Function cicd-" + longService + "-validator", "AWS::SSM::Parameter /cicd/" + longService + "/environments",
+		"export cicd-" + longService + "-stateTableName"} {
+		if owner[want] == "" {
+			t.Errorf("no %s in the app", want)
+		}
+	}
 }
 
 func TestSourceProviders(t *testing.T) {

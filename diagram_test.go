@@ -9,10 +9,11 @@ import (
 	"cicd/internal/diagram"
 )
 
-// The README's architecture diagram is drawn from the default stack; when the
-// stack changes, the diagram must be regenerated with it.
+// The README's architecture diagram is drawn from the pipeline of service
+// orders in the README's example (examples/pipelines.json); when the stack
+// changes, the diagram must be regenerated with it.
 func TestREADMEDiagramMatchesStack(t *testing.T) {
-	_, tpl := devVariant.template(t)
+	tpl := multiVariant.stack(t, diagram.ExampleStack).json
 	chart, err := diagram.Mermaid(tpl)
 	if err != nil {
 		t.Fatal(err)
@@ -29,12 +30,30 @@ func TestREADMEDiagramMatchesStack(t *testing.T) {
 		t.Errorf("README.md's diagram does not match the synthesized stack: run `%s` and commit README.md\nfirst difference: %s",
 			diagram.Command, firstDifference(got, want))
 	}
-	// The diagram shows the whole way from a push to a verified deploy.
-	for _, part := range []string{"git push to main", "CodeCommit repository", "CodeBuild project", "ECR repository",
-		"DynamoDB table", "SNS topic", "EventBridge rule", "KMS key", "S3 bucket", "SSM parameters", "ECS service",
-		`["Source"]`, `["Build"]`, `["Validate"]`, `["Deploy"]`, `["Verify"]`, "checks the rollout"} {
+	// The diagram shows the whole way from a push to a verified deploy in
+	// each environment.
+	for _, part := range []string{"git push to main", "Git repository<br/>octo-org/orders", "CodeBuild project", "ECR repository",
+		"DynamoDB table", "SNS topic", "EventBridge rule", "KMS key", "S3 bucket", "SSM parameters",
+		`["Source"]`, `["Build"]`, `["Validate"]`, `["dev"]`, `["staging"]`, `["prod"]`, "manual approval",
+		"ECS service<br/>apps-dev/orders", "ECS service<br/>apps/orders", "ECS service<br/>apps-prod/orders", "checks the rollout"} {
 		if !strings.Contains(chart, part) {
 			t.Errorf("the diagram lacks %q", part)
+		}
+	}
+}
+
+// The single-environment stack draws its CodeCommit repository and the
+// stages Deploy and Verify.
+func TestDiagramOfSingleEnvironmentStack(t *testing.T) {
+	_, tpl := devVariant.template(t)
+	chart, err := diagram.Mermaid(tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{"git push to main", "CodeCommit repository", `["Deploy"]`, `["Verify"]`,
+		"ECS service<br/>dev/cicd-pipeline-dev", "checks the rollout"} {
+		if !strings.Contains(chart, part) {
+			t.Errorf("the diagram lacks %q:\n%s", part, chart)
 		}
 	}
 }

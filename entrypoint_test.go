@@ -104,6 +104,32 @@ var badConfigs = []badConfig{
 	{"tags number value", map[string]any{"tags": `{"CostCenter":1234}`}, "tags", `tags="{\"CostCenter\":1234}"`, `the value of "CostCenter" is not a string`},
 	{"tags reserved", map[string]any{"tags": map[string]any{"Project": "other"}}, "tags", `tags={"Project":"other"}`, "cannot be replaced"},
 	{"tags aws prefix", map[string]any{"tags": `{"aws:owner":"me"}`}, "tags", `tags="{\"aws:owner\":\"me\"}"`, "may not start with aws:"},
+
+	// A misspelled key is refused, not ignored.
+	{"unknown key", map[string]any{"enviromentSuffix": "prod"}, "enviromentSuffix", "unknown context key enviromentSuffix", "did you mean environmentSuffix?"},
+	{"unknown key far", map[string]any{"region": "eu-west-1"}, "region", "unknown context key region", "the keys here are environmentSuffix"},
+
+	// pipelines
+	{"pipelines with a flat key", map[string]any{"pipelines": ordersJSON(`{"name":"dev","cluster":"apps","service":"orders"}`), "ecsClusterName": "apps"},
+		"pipelines", "context key ecsClusterName cannot be set together with pipelines", "set environments[].cluster instead"},
+	{"pipelines unknown key", map[string]any{"pipelines": ordersJSON(`{"name":"dev","cluster":"apps","service":"orders","contianer":"web"}`)},
+		"pipelines", "unknown context key pipelines[0].environments[0].contianer", "did you mean pipelines[0].environments[0].container?"},
+	{"pipelines not json", map[string]any{"pipelines": `[{"service":"orders"`}, "pipelines", `invalid context value pipelines="[{\"service\":\"orders\""`, "not JSON"},
+	{"pipelines environment twice", map[string]any{"pipelines": ordersJSON(`{"name":"dev","cluster":"a","service":"orders"},{"name":"dev","cluster":"b","service":"orders"}`)},
+		"pipelines", `pipelines[0].environments[1].name="dev"`, "environment names must be unique"},
+	{"pipelines account alone", map[string]any{"pipelines": ordersJSON(`{"name":"prod","account":"333333333333","cluster":"a","service":"orders"}`)},
+		"pipelineAccount", "missing context value pipelineAccount", "names account 333333333333"},
+	{"pipelines unknown region", map[string]any{"pipelineAccount": "111111111111", "pipelineRegion": "eu-west-1",
+		"pipelines": ordersJSON(`{"name":"prod","region":"eu-west-9","cluster":"a","service":"orders"}`)},
+		"pipelines", `pipelines[0].environments[0].region="eu-west-9"`, "use an AWS region code"},
+	{"pipeline region unknown", map[string]any{"pipelineRegion": "europe", "pipelines": ordersJSON(`{"name":"dev","cluster":"a","service":"orders"}`)},
+		"pipelineRegion", `pipelineRegion="europe"`, "use an AWS region code"},
+}
+
+// ordersJSON is a pipelines value as -c pipelines='...' passes it: one
+// pipeline of service orders with the given environments.
+func ordersJSON(environments string) string {
+	return `[{"service":"orders","environments":[` + environments + `]}]`
 }
 
 // Stack frames of Go (goroutine, panic) and of Node (at fn (file.js:1:2)).
@@ -116,7 +142,7 @@ func TestConfigErrorsThroughEntryPoint(t *testing.T) {
 	for _, tc := range badConfigs {
 		covered[tc.key] = true
 	}
-	for _, key := range ConfigKeys {
+	for _, key := range append(ConfigKeys, TopLevelKeys...) {
 		if !covered[key] {
 			t.Errorf("no bad value of %s is tried", key)
 		}

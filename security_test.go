@@ -20,6 +20,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"cicd/constructs/servicepipeline"
 	"cicd/internal/cdktest"
 	"cicd/internal/policy"
 	"cicd/internal/suppress"
@@ -37,7 +38,7 @@ var (
 		"githubRepo":        "octo-org/service",
 		"requireApproval":   "false",
 	}}
-	checkedVariants = []*variant{devVariant, prodVariant, connVariant, legacyVariant}
+	checkedVariants = []*variant{devVariant, prodVariant, connVariant, legacyVariant, multiVariant}
 )
 
 // nagApp returns an app with the AwsSolutions checks applied. With
@@ -58,27 +59,30 @@ func nagApp(t *testing.T, context map[string]any) awscdk.App {
 	return app
 }
 
-// synth returns the variant's template and its unsuppressed cdk-nag findings.
-func (v *variant) synth(t *testing.T) (map[string]any, []string) {
+// findings returns the variant's unsuppressed cdk-nag findings.
+func (v *variant) findings(t *testing.T) []string {
 	t.Helper()
-	_, tpl := v.template(t)
-	return tpl, v.nag
+	v.synth(t)
+	return v.nag
 }
 
-// templateFile writes the variant's template into dir for the command-line
-// checks.
-func (v *variant) templateFile(t *testing.T, dir string) string {
+// templateFiles writes the variant's templates into dir for the
+// command-line checks.
+func (v *variant) templateFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	tpl, _ := v.synth(t)
-	data, err := json.MarshalIndent(tpl, "", " ")
-	if err != nil {
-		t.Fatal(err)
+	var paths []string
+	for _, s := range v.synth(t) {
+		data, err := json.MarshalIndent(s.json, "", " ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, v.name+"-"+s.name+".template.json")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
 	}
-	path := filepath.Join(dir, v.name+".template.json")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return paths
 }
 
 // nagFindings returns every unsuppressed AwsSolutions error and warning on
@@ -108,7 +112,7 @@ func nagFindings(stack awscdk.Stack) []string {
 func TestCdkNagAwsSolutions(t *testing.T) {
 	for _, v := range checkedVariants {
 		t.Run(v.name, func(t *testing.T) {
-			if _, findings := v.synth(t); len(findings) > 0 {
+			if findings := v.findings(t); len(findings) > 0 {
 				t.Errorf("%d unsuppressed cdk-nag findings: fix the resource, or suppress the finding where the resource "+
 					"is made with a reason (internal/suppress):\n  %s", len(findings), strings.Join(findings, "\n  "))
 			}
@@ -165,33 +169,40 @@ func TestCfnGuardControlTower(t *testing.T) {
 	// Synthesize first (one jsii kernel), then run cfn-guard on every
 	// variant at once: each run parses the whole rule set for seconds.
 	dir := t.TempDir()
-	files := make([]string, len(checkedVariants))
+	files := make([][]string, len(checkedVariants))
 	for i, v := range checkedVariants {
-		files[i] = v.templateFile(t, dir)
+		files[i] = v.templateFiles(t, dir)
 	}
 	type result struct {
 		violations []policy.Violation
 		err        error
 	}
-	results := make([]result, len(files))
+	results := make([][]result, len(files))
 	var wg sync.WaitGroup
-	for i, file := range files {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			violations, err := guard.Validate(file)
-			results[i] = result{violations, err}
-		}()
+	for i, variantFiles := range files {
+		results[i] = make([]result, len(variantFiles))
+		for j, file := range variantFiles {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				violations, err := guard.Validate(file)
+				results[i][j] = result{violations, err}
+			}()
+		}
 	}
 	wg.Wait()
 	ran := 0
 	for i, v := range checkedVariants {
 		t.Run(v.name, func(t *testing.T) {
 			ran++
-			if results[i].err != nil {
-				t.Fatal(results[i].err)
+			var violations []policy.Violation
+			for _, r := range results[i] {
+				if r.err != nil {
+					t.Fatal(r.err)
+				}
+				violations = append(violations, r.violations...)
 			}
-			if left := ledger.Unwaived(results[i].violations); len(left) > 0 {
+			if left := ledger.Unwaived(violations); len(left) > 0 {
 				lines := make([]string, len(left))
 				for i, l := range left {
 					lines[i] = l.String()
@@ -215,7 +226,7 @@ func TestCfnLint(t *testing.T) {
 	dir := t.TempDir()
 	var files []string
 	for _, v := range checkedVariants {
-		files = append(files, v.templateFile(t, dir))
+		files = append(files, v.templateFiles(t, dir)...)
 	}
 	findings, err := policy.Lint(files...)
 	if err != nil {
@@ -235,23 +246,28 @@ func TestCfnLint(t *testing.T) {
 func TestKeyPolicyLeastPrivilege(t *testing.T) {
 	for _, v := range checkedVariants {
 		t.Run(v.name, func(t *testing.T) {
-			tpl, _ := v.synth(t)
-			keys := cdktest.Resources(tpl, "AWS::KMS::Key")
-			if len(keys) != 1 {
-				t.Fatalf("%d KMS keys, want 1", len(keys))
-			}
-			suffix := v.context["environmentSuffix"]
-			if suffix == nil {
-				suffix = "dev"
-			}
-			for id, key := range keys {
-				checkKeyPolicy(t, id, key, suffix.(string))
+			for _, s := range v.synth(t) {
+				keys := cdktest.Resources(s.json, "AWS::KMS::Key")
+				if len(keys) != 1 {
+					t.Fatalf("%s: %d KMS keys, want 1", s.name, len(keys))
+				}
+				for id, key := range keys {
+					checkKeyPolicy(t, s.name+"/"+id, key, stackNames(s.name))
+				}
 			}
 		})
 	}
 }
 
-func checkKeyPolicy(t *testing.T, id string, key map[string]any, suffix string) {
+// stackNames are the resource names of a pipeline stack, from its name.
+func stackNames(stack string) servicepipeline.Names {
+	if suffix, ok := strings.CutPrefix(stack, "cicd-pipeline-"); ok {
+		return servicepipeline.SingleEnvironmentNames(suffix)
+	}
+	return servicepipeline.ServiceNames(strings.TrimPrefix(stack, "cicd-"))
+}
+
+func checkKeyPolicy(t *testing.T, id string, key map[string]any, names servicepipeline.Names) {
 	t.Helper()
 	root := map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":iam::",
 		map[string]any{"Ref": "AWS::AccountId"}, ":root"}}}
@@ -288,8 +304,8 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, suffix string) 
 				t.Errorf("%s: CloudWatch Logs gets %s, want %s", id, actions, want)
 			}
 			want := map[string]any{"ArnLike": map[string]any{"kms:EncryptionContext:aws:logs:arn": []any{
-				logGroup("/aws/codebuild/cicd-pipeline-" + suffix),
-				logGroup("/aws/lambda/cicd-pipeline-validator-" + suffix),
+				logGroup(names.BuildLogGroup()),
+				logGroup(names.ValidatorLogGroup()),
 			}}}
 			if !reflect.DeepEqual(st["Condition"], want) {
 				t.Errorf("%s: CloudWatch Logs condition %s, want the encryption context of the two log groups", id, cdktest.JSON(st["Condition"]))

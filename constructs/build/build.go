@@ -21,6 +21,9 @@ import (
 const (
 	VarImageTag = "IMAGE_TAG"
 	VarImageURI = "IMAGE_URI"
+	// VarImageDigest is the pushed image's digest (sha256:...): what every
+	// environment deploys.
+	VarImageDigest = "IMAGE_DIGEST"
 	// VarCommitID is set by the pipeline's build action to the source commit.
 	VarCommitID = "COMMIT_ID"
 	// VarGitHubToken carries the optional token from Parameter Store.
@@ -28,6 +31,12 @@ const (
 	// OutputFile is the artifact the ECS deploy action reads.
 	OutputFile = "imagedefinitions.json"
 )
+
+// ImageDefinitionsFile is the file of the build output that names the image
+// (by digest) for one container, for an ECS deploy action.
+func ImageDefinitionsFile(container string) string {
+	return "imagedefinitions-" + container + ".json"
+}
 
 // Props configures the build project.
 type Props struct {

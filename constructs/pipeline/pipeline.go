@@ -4,6 +4,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -61,18 +62,66 @@ type Props struct {
 	Source       Source
 	// ArtifactBucket stores artifacts between stages.
 	ArtifactBucket awss3.IBucket
-	// Project builds the image and writes imagedefinitions.json.
+	// Project builds the image and writes the image definition files.
 	Project awscodebuild.IProject
-	// Validator gates the image (mode gate) and verifies the rollout (mode verify).
+	// Validator gates the image (mode gate) and verifies each rollout (mode verify).
 	Validator awslambda.IFunction
-	// Service is the ECS service the Deploy stage updates.
-	Service awsecs.IBaseService
-	// RequireApproval adds a manual approval before Deploy.
+	// Environments receive the image in this order; a failed verify stops
+	// the promotion before the next one.
+	Environments []Environment
+	// StagePerEnvironment gives each environment a stage named after it, with
+	// the actions Approve, RollingUpdate and VerifyRollout in order. Without
+	// it the one environment gets the stages Approve, Deploy and Verify.
 	// Default: false.
-	RequireApproval bool
-	// DeploymentTimeout bounds the ECS rolling update.
+	StagePerEnvironment bool
+	// DeploymentTimeout bounds each ECS rolling update.
 	// Default: 20 minutes.
 	DeploymentTimeout time.Duration
+	// Role is the pipeline's own role.
+	// Default: a role CDK creates.
+	Role awsiam.IRole
+	// ReplicationBuckets hold the artifacts for actions in other regions, by
+	// region.
+	// Default: none (every environment in the pipeline's region).
+	ReplicationBuckets map[string]awss3.IBucket
+}
+
+// Environment is one step of the promotion: an existing ECS service that
+// gets the image, after an approval if required, and is then verified.
+type Environment struct {
+	// Name of the environment, in stage names and in what the validator records.
+	Name string
+	// Service is the ECS service the deploy action updates.
+	Service awsecs.IBaseService
+	// ImageFile is the file of the build output that names the image for the
+	// service's container.
+	// Default: imagedefinitions.json.
+	ImageFile string
+	// RequireApproval adds a manual approval before the deploy.
+	// Default: false.
+	RequireApproval bool
+	// DeployRole is the role the deploy action uses, for a service in another
+	// account.
+	// Default: a role CDK creates in the pipeline's account.
+	DeployRole awsiam.IRole
+	// Verify tells the validator where the service runs. Its zero value
+	// leaves the validator's own settings (ECS_CLUSTER, ECS_SERVICE,
+	// CONTAINER_NAME) in force.
+	Verify Target
+}
+
+// Target is the service a verify action checks, as the validator reads it
+// from its UserParameters.
+type Target struct {
+	Cluster   string `json:"cluster,omitempty"`
+	Service   string `json:"service,omitempty"`
+	Container string `json:"container,omitempty"`
+	// Account and Region of the service when they are not the pipeline's.
+	Account string `json:"account,omitempty"`
+	Region  string `json:"region,omitempty"`
+	// RoleArn is the role the validator assumes to read the service, for an
+	// account other than the pipeline's.
+	RoleArn string `json:"roleArn,omitempty"`
 }
 
 // Pipeline is the pipeline and, for SourceCodeCommit, its repository.
@@ -81,13 +130,33 @@ type Pipeline struct {
 	Pipeline awscodepipeline.Pipeline
 	// Repository is nil unless the source provider is SourceCodeCommit.
 	Repository awscodecommit.Repository
+	// InvokeRoles are the roles of the actions that invoke the validator.
+	InvokeRoles []awsiam.IRole
 }
 
-// New creates the pipeline. Stage and action names are part of what users
-// see in the console and in failure messages; keep them stable.
+// Stage and action names: part of what users see in the console and in
+// failure messages; keep them stable.
+const (
+	stageApprove  = "Approve"
+	stageDeploy   = "Deploy"
+	stageVerify   = "Verify"
+	actionGate    = "ScanGate"
+	actionApprove = "Approve"
+	actionDeploy  = "RollingUpdate"
+	actionVerify  = "VerifyRollout"
+)
+
+// New creates the pipeline: Source, Build, Validate, then each environment
+// in order.
 func New(scope constructs.Construct, id string, props Props) *Pipeline {
 	this := constructs.NewConstruct(scope, jsii.String(id))
 	p := &Pipeline{Construct: this}
+	if len(props.Environments) == 0 {
+		panic("pipeline: no environments")
+	}
+	if len(props.Environments) > 1 && !props.StagePerEnvironment {
+		panic("pipeline: several environments need StagePerEnvironment")
+	}
 	timeout := props.DeploymentTimeout
 	if timeout == 0 {
 		timeout = 20 * time.Minute
@@ -107,37 +176,54 @@ func New(scope constructs.Construct, id string, props Props) *Pipeline {
 			build.VarCommitID: {Value: commitID},
 		},
 	})
-	imageTag := buildAction.Variable(jsii.String(build.VarImageTag))
+	params := Parameters{
+		ImageTag:    *buildAction.Variable(jsii.String(build.VarImageTag)),
+		ImageDigest: *buildAction.Variable(jsii.String(build.VarImageDigest)),
+		ExecutionID: *awscodepipeline.GlobalVariables_ExecutionId(),
+		CommitTime:  commitTime(sourceAction),
+	}
 
+	gate := params
+	gate.Mode = "gate"
 	stages := []*awscodepipeline.StageProps{
 		{StageName: jsii.String("Source"), Actions: &[]awscodepipeline.IAction{sourceAction}},
 		{StageName: jsii.String("Build"), Actions: &[]awscodepipeline.IAction{buildAction}},
-		{StageName: jsii.String("Validate"), Actions: &[]awscodepipeline.IAction{
-			validatorAction("ScanGate", "gate", props.Validator, imageTag),
-		}},
+		{StageName: jsii.String("Validate"), Actions: &[]awscodepipeline.IAction{validatorAction(actionGate, props.Validator, gate, 0)}},
 	}
-	if props.RequireApproval {
-		stages = append(stages, &awscodepipeline.StageProps{
-			StageName: jsii.String("Approve"),
-			Actions: &[]awscodepipeline.IAction{awscodepipelineactions.NewManualApprovalAction(&awscodepipelineactions.ManualApprovalActionProps{
-				ActionName:            jsii.String("Approve"),
-				AdditionalInformation: jsii.String("Image " + *imageTag + " passed the scan gate. Approve to deploy it."),
-			})},
-		})
+	previous := "the scan gate"
+	for _, env := range props.Environments {
+		verify := params
+		verify.Mode = "verify"
+		if props.StagePerEnvironment {
+			verify.Environment = env.Name
+			if env.Verify != (Target{}) {
+				target := env.Verify
+				verify.Target = &target
+			}
+		}
+		var approve awscodepipeline.IAction
+		if env.RequireApproval {
+			approve = awscodepipelineactions.NewManualApprovalAction(&awscodepipelineactions.ManualApprovalActionProps{
+				ActionName: jsii.String(actionApprove),
+				AdditionalInformation: jsii.String(fmt.Sprintf("Image %s (%s) passed %s. Approve to deploy it to %s.",
+					params.ImageTag, params.ImageDigest, previous, env.Name)),
+				RunOrder: jsii.Number(1),
+			})
+		}
+		previous = "the checks of " + env.Name
+		if !props.StagePerEnvironment {
+			stages = append(stages, legacyStages(approve, p.deployAction(env, image, timeout, 0), validatorAction(actionVerify, props.Validator, verify, 0))...)
+			continue
+		}
+		actions := []awscodepipeline.IAction{}
+		order := 1
+		if approve != nil {
+			actions = append(actions, approve)
+			order++
+		}
+		actions = append(actions, p.deployAction(env, image, timeout, order), validatorAction(actionVerify, props.Validator, verify, order+1))
+		stages = append(stages, &awscodepipeline.StageProps{StageName: jsii.String(env.Name), Actions: &actions})
 	}
-	stages = append(stages,
-		&awscodepipeline.StageProps{StageName: jsii.String("Deploy"), Actions: &[]awscodepipeline.IAction{
-			awscodepipelineactions.NewEcsDeployAction(&awscodepipelineactions.EcsDeployActionProps{
-				ActionName:        jsii.String("RollingUpdate"),
-				Service:           props.Service,
-				Input:             image,
-				DeploymentTimeout: awscdk.Duration_Minutes(jsii.Number(timeout.Minutes())),
-			}),
-		}},
-		&awscodepipeline.StageProps{StageName: jsii.String("Verify"), Actions: &[]awscodepipeline.IAction{
-			validatorAction("VerifyRollout", "verify", props.Validator, imageTag),
-		}},
-	)
 
 	var triggers *[]*awscodepipeline.TriggerProps
 	if props.Source.Provider == SourceConnection {
@@ -151,21 +237,60 @@ func New(scope constructs.Construct, id string, props Props) *Pipeline {
 			},
 		}}
 	}
+	var replication *map[string]awss3.IBucket
+	if len(props.ReplicationBuckets) > 0 {
+		replication = &props.ReplicationBuckets
+	}
 
 	p.Pipeline = awscodepipeline.NewPipeline(this, jsii.String("Pipeline"), &awscodepipeline.PipelineProps{
-		PipelineName:             jsii.String(props.PipelineName),
-		PipelineType:             awscodepipeline.PipelineType_V2,
-		ArtifactBucket:           props.ArtifactBucket,
-		CrossAccountKeys:         jsii.Bool(false),
-		RestartExecutionOnUpdate: jsii.Bool(false),
-		Stages:                   &stages,
-		Triggers:                 triggers,
+		PipelineName:                  jsii.String(props.PipelineName),
+		PipelineType:                  awscodepipeline.PipelineType_V2,
+		ArtifactBucket:                props.ArtifactBucket,
+		CrossAccountKeys:              jsii.Bool(false),
+		CrossRegionReplicationBuckets: replication,
+		RestartExecutionOnUpdate:      jsii.Bool(false),
+		Role:                          props.Role,
+		Stages:                        &stages,
+		Triggers:                      triggers,
 	})
 	p.suppressGrantFindings(props)
 	// CDK makes the pipeline depend on its role, which its RoleArn already
 	// does: a redundant DependsOn (cfn-lint W3005), harmless.
 	suppress.Lint(p.Pipeline, "W3005")
 	return p
+}
+
+// legacyStages are the single environment's stages: Approve (when
+// required), Deploy and Verify.
+func legacyStages(approve, deploy, verify awscodepipeline.IAction) []*awscodepipeline.StageProps {
+	var stages []*awscodepipeline.StageProps
+	if approve != nil {
+		stages = append(stages, &awscodepipeline.StageProps{StageName: jsii.String(stageApprove), Actions: &[]awscodepipeline.IAction{approve}})
+	}
+	return append(stages,
+		&awscodepipeline.StageProps{StageName: jsii.String(stageDeploy), Actions: &[]awscodepipeline.IAction{deploy}},
+		&awscodepipeline.StageProps{StageName: jsii.String(stageVerify), Actions: &[]awscodepipeline.IAction{verify}},
+	)
+}
+
+// deployAction rolls the environment's service onto the image its file
+// names (by digest). order 0 leaves the run order to CDK.
+func (p *Pipeline) deployAction(env Environment, image awscodepipeline.Artifact, timeout time.Duration, order int) awscodepipeline.IAction {
+	props := &awscodepipelineactions.EcsDeployActionProps{
+		ActionName:        jsii.String(actionDeploy),
+		Service:           env.Service,
+		DeploymentTimeout: awscdk.Duration_Minutes(jsii.Number(timeout.Minutes())),
+		Role:              env.DeployRole,
+	}
+	if env.ImageFile == "" {
+		props.Input = image
+	} else {
+		props.ImageFile = image.AtPath(jsii.String(env.ImageFile))
+	}
+	if order > 0 {
+		props.RunOrder = jsii.Number(order)
+	}
+	return awscodepipelineactions.NewEcsDeployAction(props)
 }
 
 // suppressGrantFindings accepts the wildcards of the statements that CDK's
@@ -193,21 +318,18 @@ func (p *Pipeline) suppressGrantFindings(props Props) {
 	// there is the project's own (see the build package).
 	suppress.Policy(props.Project.Role(), readWrite)
 
-	suppress.Policy(suppress.Child(p.Pipeline, "Deploy", "RollingUpdate", "CodePipelineActionRole"),
-		suppress.Nag{
-			Rule: suppress.IAM5,
-			Reason: "CDK's read grant on the artifact bucket for the ECS deploy action, which reads imagedefinitions.json " +
-				"from that one bucket",
-			AppliesTo: read,
-		},
-		suppress.Nag{
-			Rule: suppress.IAM5,
-			Reason: "statements of CDK's ECS deploy action: ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition " +
-				"have no resource-level permissions, and the new task definition's roles are not known in advance " +
-				"(iam:PassRole is limited to ecs-tasks.amazonaws.com and ec2.amazonaws.com by iam:PassedToService)",
-			AppliesTo: []string{"Resource::*"},
-		})
-
+	deployFindings := []suppress.Nag{{
+		Rule: suppress.IAM5,
+		Reason: "CDK's read grant on the artifact bucket for the ECS deploy action, which reads the image definitions " +
+			"from that one bucket",
+		AppliesTo: read,
+	}, {
+		Rule: suppress.IAM5,
+		Reason: "statements of CDK's ECS deploy action: ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition " +
+			"have no resource-level permissions, and the new task definition's roles are not known in advance " +
+			"(iam:PassRole is limited to ecs-tasks.amazonaws.com and ec2.amazonaws.com by iam:PassedToService)",
+		AppliesTo: []string{"Resource::*"},
+	}}
 	invoke := suppress.Nag{
 		Rule: suppress.IAM5,
 		Reason: "CDK's Lambda invoke action: lambda:ListFunctions has no resource-level permissions, and " +
@@ -217,8 +339,28 @@ func (p *Pipeline) suppressGrantFindings(props Props) {
 	if suppress.Owned(props.Validator) {
 		invoke.AppliesTo = append(invoke.AppliesTo, "Resource::"+suppress.GetAtt(props.Validator, "Arn")+":*")
 	}
-	suppress.Policy(suppress.Child(p.Pipeline, "Validate", "ScanGate", "CodePipelineActionRole"), invoke)
-	suppress.Policy(suppress.Child(p.Pipeline, "Verify", "VerifyRollout", "CodePipelineActionRole"), invoke)
+	p.InvokeRoles = append(p.InvokeRoles, p.actionRole("Validate", actionGate))
+	suppress.Policy(p.InvokeRoles[0], invoke)
+	for _, env := range props.Environments {
+		deployStage, verifyStage := stageDeploy, stageVerify
+		if props.StagePerEnvironment {
+			deployStage, verifyStage = env.Name, env.Name
+		}
+		if env.DeployRole == nil {
+			// An explicit role (another account) carries its own statements.
+			suppress.Policy(p.actionRole(deployStage, actionDeploy), deployFindings...)
+		}
+		role := p.actionRole(verifyStage, actionVerify)
+		suppress.Policy(role, invoke)
+		p.InvokeRoles = append(p.InvokeRoles, role)
+	}
+}
+
+// actionRole is the role CDK made for an action of the pipeline; nil when
+// there is none.
+func (p *Pipeline) actionRole(stage, action string) awsiam.IRole {
+	role, _ := suppress.Child(p.Pipeline, stage, action, "CodePipelineActionRole").(awsiam.IRole)
+	return role
 }
 
 // sourceAction returns the Source stage's action and the commit id variable.
@@ -280,23 +422,50 @@ func ConnectionService(arn string) string {
 	return parts[2]
 }
 
-// UserParameters is the validator's input: its mode, the image tag the build
-// exported and the pipeline execution id, resolved by CodePipeline at run time.
-func UserParameters(mode, imageTag string) string {
-	out, _ := json.Marshal(struct {
-		Mode        string `json:"mode"`
-		ImageTag    string `json:"imageTag"`
-		ExecutionID string `json:"executionId"`
-	}{mode, imageTag, *awscodepipeline.GlobalVariables_ExecutionId()})
+// Parameters are the validator's UserParameters: what to check, resolved by
+// CodePipeline at run time from the build's and the source's variables.
+type Parameters struct {
+	Mode        string `json:"mode"`
+	ImageTag    string `json:"imageTag"`
+	ImageDigest string `json:"imageDigest,omitempty"`
+	ExecutionID string `json:"executionId"`
+	// CommitTime is when the commit was made (ISO 8601), for lead time.
+	CommitTime string `json:"commitTime,omitempty"`
+	// Environment and Target name what a verify checks, in a pipeline of
+	// several environments.
+	Environment string  `json:"environment,omitempty"`
+	Target      *Target `json:"target,omitempty"`
+}
+
+// JSON renders the parameters. A string, not a map: Go map order would make
+// the template differ between synths.
+func (p Parameters) JSON() string {
+	out, _ := json.Marshal(p) // strings only: cannot fail
 	return string(out)
 }
 
-func validatorAction(name, mode string, fn awslambda.IFunction, imageTag *string) awscodepipeline.IAction {
-	return awscodepipelineactions.NewLambdaInvokeAction(&awscodepipelineactions.LambdaInvokeActionProps{
-		ActionName: jsii.String(name),
-		Lambda:     fn,
-		// A string, not a map: Go map order would make the template differ
-		// between synths.
-		UserParametersString: jsii.String(UserParameters(mode, *imageTag)),
-	})
+// commitTime is the source action's commit date variable: the committer
+// date for CodeCommit, the author date for a connection (which has no
+// committer date).
+func commitTime(action awscodepipeline.IAction) string {
+	switch a := action.(type) {
+	case awscodepipelineactions.CodeCommitSourceAction:
+		return *a.Variables().CommitterDate
+	case awscodepipelineactions.CodeStarConnectionsSourceAction:
+		return *a.Variables().AuthorDate
+	}
+	return ""
+}
+
+// validatorAction invokes the validator; order 0 leaves the run order to CDK.
+func validatorAction(name string, fn awslambda.IFunction, params Parameters, order int) awscodepipeline.IAction {
+	props := &awscodepipelineactions.LambdaInvokeActionProps{
+		ActionName:           jsii.String(name),
+		Lambda:               fn,
+		UserParametersString: jsii.String(params.JSON()),
+	}
+	if order > 0 {
+		props.RunOrder = jsii.Number(order)
+	}
+	return awscodepipelineactions.NewLambdaInvokeAction(props)
 }

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscodebuild"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
@@ -39,7 +41,8 @@ var fixture = cdktest.NewFixture("pipeline", nil, func(stack awscdk.Stack) {
 	service := awsecs.BaseService_FromServiceArnWithCluster(stack, jsii.String("Service"), stack.FormatArn(&awscdk.ArnComponents{
 		Service: jsii.String("ecs"), Resource: jsii.String("service"), ResourceName: jsii.String("production-cluster/web"),
 	}))
-	base := pipeline.Props{ArtifactBucket: bucket, Project: project, Validator: fn, Service: service}
+	base := pipeline.Props{ArtifactBucket: bucket, Project: project, Validator: fn,
+		Environments: []pipeline.Environment{{Name: "prod", Service: service}}}
 
 	codecommit := base
 	codecommit.PipelineName = "p-codecommit"
@@ -49,7 +52,7 @@ var fixture = cdktest.NewFixture("pipeline", nil, func(stack awscdk.Stack) {
 	connection := base
 	connection.PipelineName = "p-connection"
 	connection.Source = pipeline.Source{Provider: pipeline.SourceConnection, Branch: "release", ConnectionArn: connectionArn, Owner: "octo-org", Repo: "service"}
-	connection.RequireApproval = true
+	connection.Environments = []pipeline.Environment{{Name: "prod", Service: service, RequireApproval: true}}
 	connection.DeploymentTimeout = 10 * time.Minute
 	pipeline.New(stack, "Connection", connection)
 
@@ -57,6 +60,29 @@ var fixture = cdktest.NewFixture("pipeline", nil, func(stack awscdk.Stack) {
 	legacy.PipelineName = "p-legacy"
 	legacy.Source.ConnectionArn = legacyArn
 	pipeline.New(stack, "Legacy", legacy)
+
+	// Three environments, one stage each; the second deploys with a role of
+	// its own, the third waits for an approval.
+	service2 := awsecs.BaseService_FromServiceArnWithCluster(stack, jsii.String("Service2"), stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("ecs"), Resource: jsii.String("service"), ResourceName: jsii.String("apps/web"),
+	}))
+	service3 := awsecs.BaseService_FromServiceArnWithCluster(stack, jsii.String("Service3"), stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("ecs"), Resource: jsii.String("service"), ResourceName: jsii.String("apps-prod/web"),
+	}))
+	deployRole := awsiam.NewRole(stack, jsii.String("StagingDeployRole"), &awsiam.RoleProps{AssumedBy: awsiam.NewAccountRootPrincipal()})
+	multi := codecommit
+	multi.PipelineName = "p-multi"
+	multi.Source.RepositoryName = "multi-repo"
+	multi.StagePerEnvironment = true
+	multi.Environments = []pipeline.Environment{
+		{Name: "dev", Service: service, ImageFile: "imagedefinitions-app.json",
+			Verify: pipeline.Target{Cluster: "production-cluster", Service: "web", Container: "app"}},
+		{Name: "staging", Service: service2, ImageFile: "imagedefinitions-app.json", DeployRole: deployRole,
+			Verify: pipeline.Target{Cluster: "apps", Service: "web", Container: "app"}},
+		{Name: "prod", Service: service3, ImageFile: "imagedefinitions-web.json", RequireApproval: true,
+			Verify: pipeline.Target{Cluster: "apps-prod", Service: "web", Container: "web", Region: "eu-west-1"}},
+	}
+	pipeline.New(stack, "Multi", multi)
 })
 
 // pipelines returns each pipeline's properties by pipeline name.
@@ -88,6 +114,7 @@ func TestStagesInOrder(t *testing.T) {
 	for name, want := range map[string]string{
 		"p-codecommit": "Source,Build,Validate,Deploy,Verify",
 		"p-connection": "Source,Build,Validate,Approve,Deploy,Verify",
+		"p-multi":      "Source,Build,Validate,dev,staging,prod",
 	} {
 		props, ok := got[name]
 		if !ok {
@@ -121,10 +148,16 @@ func TestActionsPassTheImageAlong(t *testing.T) {
 	}
 	for stage, mode := range map[string]string{"Validate": "gate", "Verify": "verify"} {
 		params := got[stage][0]["Configuration"].(map[string]any)["UserParameters"]
-		want := `{"mode":"` + mode + `","imageTag":"#{BuildVariables.IMAGE_TAG}","executionId":"#{codepipeline.PipelineExecutionId}"}`
+		want := `{"mode":"` + mode + `","imageTag":"#{BuildVariables.IMAGE_TAG}","imageDigest":"#{BuildVariables.IMAGE_DIGEST}",` +
+			`"executionId":"#{codepipeline.PipelineExecutionId}","commitTime":"#{SourceVariables.CommitterDate}"}`
 		if params != want {
 			t.Errorf("%s user parameters %v, want %s", stage, params, want)
 		}
+	}
+	// A connection has no committer date: the author date is the commit's time.
+	conn := actions(pipelines(t)["p-connection"])["Validate"][0]["Configuration"].(map[string]any)["UserParameters"].(string)
+	if !strings.Contains(conn, `"commitTime":"#{SourceVariables.AuthorDate}"`) {
+		t.Errorf("connection gate parameters %s, want the author date as the commit time", conn)
 	}
 	deploy := cdktest.JSON(got["Deploy"][0]["Configuration"])
 	if deploy != `{"ClusterName":"production-cluster","DeploymentTimeout":20,"ServiceName":"web"}` {
@@ -138,8 +171,8 @@ func TestActionsPassTheImageAlong(t *testing.T) {
 func TestCodeCommitSource(t *testing.T) {
 	_, tpl := fixture.Template(t)
 	repos := cdktest.Resources(tpl, "AWS::CodeCommit::Repository")
-	if len(repos) != 1 {
-		t.Fatalf("want one repository (the CodeCommit pipeline's), found %d", len(repos))
+	if len(repos) != 2 {
+		t.Fatalf("want one repository per CodeCommit pipeline (2), found %d", len(repos))
 	}
 	for id, repo := range repos {
 		if repo["DeletionPolicy"] != "Retain" || repo["UpdateReplacePolicy"] != "Retain" {
@@ -217,4 +250,43 @@ func TestConnectionService(t *testing.T) {
 			t.Errorf("ConnectionService(%q) = %q, want %q", arn, got, want)
 		}
 	}
+}
+
+// With a stage per environment, each stage runs [Approve], RollingUpdate and
+// VerifyRollout in order; the deploy reads the environment's image file,
+// uses the environment's role when it has one, and the verify names the
+// environment and its service.
+func TestStagePerEnvironment(t *testing.T) {
+	tpl, _ := fixture.Template(t)
+	verify := func(env, target string) any {
+		return assertions.Match_ObjectLike(&map[string]any{
+			"UserParameters": `{"mode":"verify","imageTag":"#{BuildVariables.IMAGE_TAG}","imageDigest":"#{BuildVariables.IMAGE_DIGEST}",` +
+				`"executionId":"#{codepipeline.PipelineExecutionId}","commitTime":"#{SourceVariables.CommitterDate}",` +
+				`"environment":"` + env + `","target":` + target + `}`,
+		})
+	}
+	cdktest.HasResourceProperties(t, tpl, "AWS::CodePipeline::Pipeline", map[string]any{
+		"Name": "p-multi",
+		"Stages": assertions.Match_ArrayWith(&[]any{
+			map[string]any{"Name": "dev", "Actions": []any{
+				assertions.Match_ObjectLike(&map[string]any{"Name": "RollingUpdate", "RunOrder": 1,
+					"Configuration": map[string]any{"ClusterName": "production-cluster", "ServiceName": "web", "DeploymentTimeout": 20, "FileName": "imagedefinitions-app.json"}}),
+				assertions.Match_ObjectLike(&map[string]any{"Name": "VerifyRollout", "RunOrder": 2,
+					"Configuration": verify("dev", `{"cluster":"production-cluster","service":"web","container":"app"}`)}),
+			}},
+			map[string]any{"Name": "staging", "Actions": []any{
+				assertions.Match_ObjectLike(&map[string]any{"Name": "RollingUpdate", "RunOrder": 1,
+					"RoleArn": map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^StagingDeployRole")), "Arn"}}}),
+				assertions.Match_ObjectLike(&map[string]any{"Name": "VerifyRollout", "RunOrder": 2}),
+			}},
+			map[string]any{"Name": "prod", "Actions": []any{
+				assertions.Match_ObjectLike(&map[string]any{"Name": "Approve", "RunOrder": 1,
+					"Configuration": map[string]any{"CustomData": "Image #{BuildVariables.IMAGE_TAG} (#{BuildVariables.IMAGE_DIGEST}) passed the checks of staging. Approve to deploy it to prod."}}),
+				assertions.Match_ObjectLike(&map[string]any{"Name": "RollingUpdate", "RunOrder": 2,
+					"Configuration": assertions.Match_ObjectLike(&map[string]any{"FileName": "imagedefinitions-web.json"})}),
+				assertions.Match_ObjectLike(&map[string]any{"Name": "VerifyRollout", "RunOrder": 3,
+					"Configuration": verify("prod", `{"cluster":"apps-prod","service":"web","container":"web","region":"eu-west-1"}`)}),
+			}},
+		}),
+	})
 }

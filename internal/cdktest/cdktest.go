@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -291,4 +292,83 @@ func Properties(t testing.TB, tpl map[string]any, typ string) map[string]any {
 func JSON(v any) string {
 	out, _ := json.Marshal(v)
 	return string(out)
+}
+
+// Assertions of aws-cdk-lib's assertions module report a mismatch by
+// throwing, which reaches Go as a panic and would end the test binary.
+// These helpers turn it into one test error that carries the matcher's own
+// message, so a wrong expectation fails one test and the others still run.
+
+// HasResourceProperties checks that some resource of typ has props
+// (matchers such as assertions.Match_ObjectLike allowed).
+func HasResourceProperties(t testing.TB, tpl assertions.Template, typ string, props any) bool {
+	t.Helper()
+	return check(t, "no "+typ+" with these properties", func() {
+		tpl.HasResourceProperties(jsii.String(typ), props)
+	})
+}
+
+// HasResource checks that some resource of typ matches props, which may
+// name the resource's Properties, DeletionPolicy, Metadata and so on.
+func HasResource(t testing.TB, tpl assertions.Template, typ string, props any) bool {
+	t.Helper()
+	return check(t, "no "+typ+" like this", func() {
+		tpl.HasResource(jsii.String(typ), props)
+	})
+}
+
+// AllResourcesProperties checks that every resource of typ has props.
+func AllResourcesProperties(t testing.TB, tpl assertions.Template, typ string, props any) bool {
+	t.Helper()
+	return check(t, "not every "+typ+" has these properties", func() {
+		tpl.AllResourcesProperties(jsii.String(typ), props)
+	})
+}
+
+// ResourcePropertiesCountIs checks that exactly count resources of typ
+// have props.
+func ResourcePropertiesCountIs(t testing.TB, tpl assertions.Template, typ string, props any, count int) bool {
+	t.Helper()
+	return check(t, fmt.Sprintf("not %d %s with these properties", count, typ), func() {
+		tpl.ResourcePropertiesCountIs(jsii.String(typ), props, jsii.Number(count))
+	})
+}
+
+// ResourceCountIs checks the number of resources of typ.
+func ResourceCountIs(t testing.TB, tpl assertions.Template, typ string, count int) bool {
+	t.Helper()
+	return check(t, fmt.Sprintf("not %d %s", count, typ), func() {
+		tpl.ResourceCountIs(jsii.String(typ), jsii.Number(count))
+	})
+}
+
+// Matches checks a value of the template (as plain JSON) against a pattern
+// of matchers, for a property found by walking the template.
+func Matches(t testing.TB, what string, value, pattern any) bool {
+	t.Helper()
+	// The value travels as JSON text: jsii would hand a Go map in a value of
+	// no declared type to the matcher still wrapped.
+	data, err := json.Marshal(map[string]any{"Resources": map[string]any{
+		"Value": map[string]any{"Type": "Test::Value", "Properties": map[string]any{"v": value}},
+	}})
+	if err != nil {
+		t.Errorf("%s: %v", what, err)
+		return false
+	}
+	tpl := assertions.Template_FromString(jsii.String(string(data)), &assertions.TemplateParsingOptions{SkipCyclicalDependenciesCheck: jsii.Bool(true)})
+	return check(t, what, func() {
+		tpl.HasResourceProperties(jsii.String("Test::Value"), map[string]any{"v": pattern})
+	})
+}
+
+func check(t testing.TB, what string, assert func()) (ok bool) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s: %s", what, strings.TrimSpace(strings.TrimPrefix(fmt.Sprint(r), "Error: ")))
+			ok = false
+		}
+	}()
+	assert()
+	return true
 }

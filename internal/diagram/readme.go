@@ -10,6 +10,10 @@ const (
 	Begin   = "<!-- diagram:begin -->"
 	End     = "<!-- diagram:end -->"
 	Command = "go run ./internal/diagram/cmd/diagram"
+	// ExampleContext holds the configuration the README's diagram is drawn
+	// from, and ExampleStack the stack of it that is drawn.
+	ExampleContext = "examples/pipelines.json"
+	ExampleStack   = "cicd-orders"
 )
 
 // Block is the Markdown that goes between Begin and End: a note that the

@@ -1,12 +1,13 @@
 // Command diagram rewrites the architecture diagram in README.md from the
 // synthesized stack. Run it from the repository root:
 //
-//	go run ./internal/diagram/cmd/diagram                  # synthesize with cdk.json's defaults
+//	go run ./internal/diagram/cmd/diagram                  # the README's example pipeline
 //	go run ./internal/diagram/cmd/diagram -template cdk.out/cicd-pipeline-dev.template.json
 //
 // Without -template it synthesizes the app as the CDK CLI does (go run . with
-// cdk.json's context in CDK_CONTEXT_JSON), without bundling the Lambda asset,
-// which the diagram does not need. No AWS account is needed either way.
+// cdk.json's context and examples/pipelines.json in CDK_CONTEXT_JSON),
+// without bundling the Lambda asset, which the diagram does not need, and
+// draws the stack cicd-orders. No AWS account is needed either way.
 package main
 
 import (
@@ -21,7 +22,7 @@ import (
 )
 
 func main() {
-	template := flag.String("template", "", "synthesized template to draw (default: synthesize the stack with cdk.json's defaults)")
+	template := flag.String("template", "", "synthesized template to draw (default: synthesize "+diagram.ExampleContext+" and draw "+diagram.ExampleStack+")")
 	readme := flag.String("readme", "README.md", "Markdown file whose diagram block is rewritten")
 	flag.Parse()
 	if err := run(*template, *readme); err != nil {
@@ -36,7 +37,7 @@ func run(templatePath, readmePath string) error {
 		return fmt.Errorf("%w (run from the repository root, or pass -readme)", err)
 	}
 	if templatePath == "" {
-		fmt.Println("== synthesizing the stack with cdk.json's defaults (go run .)")
+		fmt.Println("== synthesizing " + diagram.ExampleContext + " with cdk.json's context (go run .)")
 		dir, err := os.MkdirTemp("", "cicd-diagram-")
 		if err != nil {
 			return err
@@ -89,6 +90,13 @@ func synth(outdir string) (string, error) {
 	if file.Context == nil {
 		file.Context = map[string]any{}
 	}
+	example, err := os.ReadFile(diagram.ExampleContext)
+	if err != nil {
+		return "", err
+	}
+	if err := json.Unmarshal(example, &file.Context); err != nil {
+		return "", fmt.Errorf("%s: %w", diagram.ExampleContext, err)
+	}
 	// The diagram does not need the Lambda binary: skip asset bundling.
 	file.Context["aws:cdk:bundling-stacks"] = []string{}
 	context, err := json.Marshal(file.Context)
@@ -107,9 +115,9 @@ func synth(outdir string) (string, error) {
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("synthesis failed (%v): run npx cdk synth to see why", err)
 	}
-	templates, _ := filepath.Glob(filepath.Join(outdir, "*.template.json"))
-	if len(templates) != 1 {
-		return "", fmt.Errorf("synthesis wrote %d templates, want 1: pass the one to draw with -template", len(templates))
+	template := filepath.Join(outdir, diagram.ExampleStack+".template.json")
+	if _, err := os.Stat(template); err != nil {
+		return "", fmt.Errorf("synthesis wrote no stack %s: pass the template to draw with -template", diagram.ExampleStack)
 	}
-	return templates[0], nil
+	return template, nil
 }

@@ -1,0 +1,264 @@
+// Package servicepipeline provides the whole delivery pipeline of one
+// service: the key, stores, build, validator, notifications and the
+// CodePipeline that builds an image once and promotes it by digest through
+// the service's environments. A platform team adds it to its own CDK app
+// with New; the cicd app builds one per configured service.
+package servicepipeline
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"cicd/constructs/artifacts"
+	"cicd/constructs/build"
+	"cicd/constructs/encryption"
+	"cicd/constructs/history"
+	"cicd/constructs/notifications"
+	"cicd/constructs/parameters"
+	"cicd/constructs/pipeline"
+	"cicd/constructs/registry"
+	"cicd/constructs/validator"
+)
+
+// Props configures a service's pipeline.
+type Props struct {
+	// Service identifies the pipeline in messages and metrics.
+	Service string
+	// Names of the resources.
+	// Default: ServiceNames(Service).
+	Names Names
+	// Source is the repository and branch that start the pipeline.
+	Source pipeline.Source
+	// Environments receive the image in this order, each verified before the
+	// next; at least one.
+	Environments []Environment
+	// SingleEnvironmentStages keeps the stages Approve, Deploy and Verify of
+	// the single-environment stack (one environment only).
+	// Default: false, a stage per environment named after it.
+	SingleEnvironmentStages bool
+	// ScanFailSeverity is the lowest finding severity that rejects an image.
+	// Default: CRITICAL.
+	ScanFailSeverity validator.Severity
+	// NotificationEmail, when set, is subscribed to the topic.
+	// Default: no subscription.
+	NotificationEmail string
+	// GitHubTokenParameter names an SSM SecureString parameter the build
+	// reads as GITHUB_TOKEN.
+	// Default: no token.
+	GitHubTokenParameter string
+	// ModuleDir is the Go module root that holds lambda/validator.
+	// Default: found from the working directory.
+	ModuleDir string
+}
+
+// Environment is one environment of the promotion: an existing ECS service.
+type Environment struct {
+	// Name of the environment: its stage, and what the history and the
+	// messages call it.
+	Name string
+	// Service is the ECS service the environment runs; its ARN names the
+	// account and region.
+	Service awsecs.IBaseService
+	// ClusterName and ServiceName of Service, as the validator checks them.
+	ClusterName, ServiceName string
+	// ContainerName is the container that runs the image.
+	// Default: app.
+	ContainerName string
+	// Account and Region of the service, when they are not the pipeline's.
+	// Default: the pipeline's.
+	Account, Region string
+	// RequireApproval adds a manual approval before the deploy.
+	// Default: false.
+	RequireApproval bool
+	// DeployRole and VerifyRole are the roles in the service's account that
+	// the deploy action and the validator assume, for an account other than
+	// the pipeline's.
+	// Default: none (same account).
+	DeployRole, VerifyRole awsiam.IRole
+}
+
+// ServicePipeline is a service's pipeline and the resources it owns.
+type ServicePipeline struct {
+	constructs.Construct
+	Names         Names
+	Encryption    *encryption.Encryption
+	Artifacts     *artifacts.Artifacts
+	Registry      *registry.Registry
+	History       *history.History
+	Notifications *notifications.Notifications
+	Build         *build.Build
+	Validator     *validator.Validator
+	Pipeline      *pipeline.Pipeline
+}
+
+// New creates the pipeline of one service. With the ID "Default" its
+// resources keep the logical IDs they would have at the stack's root.
+func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
+	if err := props.validate(); err != nil {
+		panic(err)
+	}
+	names := props.Names
+	if names == (Names{}) {
+		names = ServiceNames(props.Service)
+	}
+	this := constructs.NewConstruct(scope, jsii.String(id))
+	s := &ServicePipeline{Construct: this, Names: names}
+	envs := props.environments()
+
+	s.Encryption = encryption.New(this, "Encryption", encryption.Props{
+		Alias:         names.KeyAlias,
+		Description:   "Encrypts artifacts, images, state, notifications and logs of " + names.Pipeline,
+		LogGroupNames: []string{names.BuildLogGroup(), validator.LogGroupName(names.Validator)},
+	})
+	key := s.Encryption.Key
+	s.Artifacts = artifacts.New(this, "Artifacts", artifacts.Props{Key: key})
+	s.Registry = registry.New(this, "Registry", registry.Props{RepositoryName: names.Repository, Key: key})
+	s.History = history.New(this, "History", history.Props{
+		TableName: names.Table,
+		Key:       key,
+		// The history of a production environment outlives mistakes.
+		DeletionProtection: slices.ContainsFunc(envs, func(e Environment) bool { return e.Name == "prod" || e.Name == "production" }),
+	})
+	s.Notifications = notifications.New(this, "Notifications", notifications.Props{
+		TopicName:   names.Topic,
+		Environment: props.Service,
+		Key:         key,
+		Email:       props.NotificationEmail,
+	})
+	s.Build = build.New(this, "Build", build.Props{
+		ProjectName:          names.Project,
+		Repository:           s.Registry.Repository,
+		Key:                  key,
+		ContainerName:        envs[0].ContainerName,
+		LogGroupName:         names.BuildLogGroup(),
+		GitHubTokenParameter: props.GitHubTokenParameter,
+	})
+	s.Validator = validator.New(this, "Validator", validator.Props{
+		FunctionName:     names.Validator,
+		Environment:      envs[0].Name,
+		Table:            s.History.Table,
+		Repository:       s.Registry.Repository,
+		Topic:            s.Notifications.Topic,
+		Key:              key,
+		Service:          envs[0].Service,
+		ContainerName:    envs[0].ContainerName,
+		ScanFailSeverity: props.ScanFailSeverity,
+		ModuleDir:        props.ModuleDir,
+	})
+
+	stages := make([]pipeline.Environment, len(envs))
+	for i, e := range envs {
+		stages[i] = pipeline.Environment{
+			Name:            e.Name,
+			Service:         e.Service,
+			RequireApproval: e.RequireApproval,
+			DeployRole:      e.DeployRole,
+		}
+		if !props.SingleEnvironmentStages {
+			stages[i].ImageFile = build.ImageDefinitionsFile(e.ContainerName)
+			stages[i].Verify = pipeline.Target{Cluster: e.ClusterName, Service: e.ServiceName, Container: e.ContainerName,
+				Account: e.Account, Region: e.Region}
+			if e.VerifyRole != nil {
+				stages[i].Verify.RoleArn = *e.VerifyRole.RoleArn()
+			}
+		}
+	}
+	s.Pipeline = pipeline.New(this, "Pipeline", pipeline.Props{
+		PipelineName:        names.Pipeline,
+		Source:              props.Source,
+		ArtifactBucket:      s.Artifacts.Bucket,
+		Project:             s.Build.Project,
+		Validator:           s.Validator.Function,
+		Environments:        stages,
+		StagePerEnvironment: !props.SingleEnvironmentStages,
+	})
+	s.Notifications.NotifyBuildFailed(s.Build.Project)
+	s.Notifications.NotifyPipelineFailed(s.Pipeline.Pipeline)
+	s.Notifications.RestrictPublishers(s.Validator.Function.Role())
+
+	s.publish(envs)
+	return s
+}
+
+// environments are the props' environments with their defaults.
+func (p Props) environments() []Environment {
+	envs := slices.Clone(p.Environments)
+	for i := range envs {
+		if envs[i].ContainerName == "" {
+			envs[i].ContainerName = "app"
+		}
+	}
+	return envs
+}
+
+func (p Props) validate() error {
+	switch {
+	case p.Service == "":
+		return fmt.Errorf("servicepipeline: Service is empty")
+	case len(p.Environments) == 0:
+		return fmt.Errorf("servicepipeline %s: no environments", p.Service)
+	case p.SingleEnvironmentStages && len(p.Environments) != 1:
+		return fmt.Errorf("servicepipeline %s: SingleEnvironmentStages takes one environment, got %d", p.Service, len(p.Environments))
+	}
+	seen := map[string]bool{}
+	for _, e := range p.Environments {
+		if e.Name == "" || e.Service == nil {
+			return fmt.Errorf("servicepipeline %s: an environment needs a Name and a Service", p.Service)
+		}
+		if seen[e.Name] {
+			return fmt.Errorf("servicepipeline %s: environment %s appears twice", p.Service, e.Name)
+		}
+		seen[e.Name] = true
+	}
+	return nil
+}
+
+// publish makes the pipeline's coordinates findable: SSM parameters for
+// tools, stack outputs (with exports) for people and other stacks.
+func (s *ServicePipeline) publish(envs []Environment) {
+	repo := s.Registry.Repository
+	table := s.History.Table
+	topic := s.Notifications.Topic
+	pipe := s.Pipeline.Pipeline
+	names := make([]string, len(envs))
+	for i, e := range envs {
+		names[i] = e.Name
+	}
+	parameters.New(s.Construct, "Parameters", parameters.Props{
+		Prefix: s.Names.ParameterPrefix,
+		Parameters: []parameters.Parameter{
+			{ID: "RepositoryUri", Name: "ecr-repository-uri", Value: repo.RepositoryUri(), Description: "URI of the service's ECR repository"},
+			{ID: "StateTable", Name: "state-table-name", Value: table.TableName(), Description: "DynamoDB table with the deployment history"},
+			{ID: "Topic", Name: "sns-topic-arn", Value: topic.TopicArn(), Description: "SNS topic that announces pipeline failures"},
+			{ID: "Pipeline", Name: "pipeline-name", Value: pipe.PipelineName(), Description: "Name of the CodePipeline pipeline"},
+			{ID: "Environments", Name: "environments", Value: jsii.String(strings.Join(names, ",")), Description: "The pipeline's environments, in promotion order"},
+		},
+	})
+
+	for _, o := range []struct {
+		id, description string
+		value           *string
+	}{
+		{"pipelineName", "Name of the CodePipeline pipeline", pipe.PipelineName()},
+		{"ecrRepositoryUri", "URI of the ECR repository that receives the images", repo.RepositoryUri()},
+		{"artifactBucketName", "S3 bucket that holds the pipeline artifacts", s.Artifacts.Bucket.BucketName()},
+		{"buildProjectName", "CodeBuild project that builds and tests the image", s.Build.Project.ProjectName()},
+		{"snsTopicArn", "SNS topic that announces failures", topic.TopicArn()},
+		{"validationLambdaArn", "ARN of the validator Lambda (scan gate and rollout check)", s.Validator.Function.FunctionArn()},
+		{"stateTableName", "DynamoDB table with the deployment history", table.TableName()},
+		{"kmsKeyId", "ID of the KMS key that encrypts the pipeline's data", s.Encryption.Key.KeyId()},
+	} {
+		awscdk.NewCfnOutput(s.Construct, jsii.String(o.id), &awscdk.CfnOutputProps{
+			Value:       o.value,
+			Description: jsii.String(o.description),
+			ExportName:  jsii.String(s.Names.Stack + "-" + o.id),
+		})
+	}
+}

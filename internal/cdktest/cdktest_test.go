@@ -1,0 +1,81 @@
+package cdktest_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/jsii-runtime-go"
+
+	"cicd/internal/cdktest"
+)
+
+func TestMain(m *testing.M) { cdktest.Main(m) }
+
+var fixture = cdktest.NewFixture("cdktest", nil, func(stack awscdk.Stack) {
+	awss3.NewBucket(stack, jsii.String("Bucket"), &awss3.BucketProps{Versioned: jsii.Bool(true)})
+})
+
+// recorder is a test that keeps its errors instead of failing.
+type recorder struct {
+	testing.TB
+	errors []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, strings.TrimSpace(strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")))
+}
+
+// A wrong expectation is one test error that carries the matcher's own
+// message; the test binary goes on, and the next check still runs.
+func TestMismatchIsATestError(t *testing.T) {
+	tpl, j := fixture.Template(t)
+	for _, tc := range []struct {
+		name  string
+		check func(tb testing.TB) bool
+		want  string // in the error; empty: no error
+	}{
+		{"wrong property", func(tb testing.TB) bool {
+			return cdktest.HasResourceProperties(tb, tpl, "AWS::S3::Bucket", map[string]any{
+				"VersioningConfiguration": map[string]any{"Status": "Suspended"}})
+		}, "Expected Suspended but received Enabled"},
+		{"right property", func(tb testing.TB) bool {
+			return cdktest.HasResourceProperties(tb, tpl, "AWS::S3::Bucket", map[string]any{
+				"VersioningConfiguration": map[string]any{"Status": "Enabled"}})
+		}, ""},
+		{"wrong count", func(tb testing.TB) bool { return cdktest.ResourceCountIs(tb, tpl, "AWS::S3::Bucket", 2) }, "not 2 AWS::S3::Bucket"},
+		{"every resource", func(tb testing.TB) bool {
+			return cdktest.AllResourcesProperties(tb, tpl, "AWS::S3::Bucket", map[string]any{"BucketName": "x"})
+		}, "do not match the given definition"},
+		{"resource attributes", func(tb testing.TB) bool {
+			return cdktest.HasResource(tb, tpl, "AWS::S3::Bucket", map[string]any{"DeletionPolicy": "Delete"})
+		}, "Expected Delete but received Retain"},
+		{"walked value", func(tb testing.TB) bool {
+			bucket := cdktest.Properties(tb, j, "AWS::S3::Bucket")
+			return cdktest.Matches(tb, "versioning", bucket["VersioningConfiguration"],
+				map[string]any{"Status": assertions.Match_StringLikeRegexp(jsii.String("^Sus"))})
+		}, "versioning:"},
+		{"walked value right", func(tb testing.TB) bool {
+			bucket := cdktest.Properties(tb, j, "AWS::S3::Bucket")
+			return cdktest.Matches(tb, "versioning", bucket["VersioningConfiguration"], map[string]any{"Status": "Enabled"})
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{TB: t}
+			ok := tc.check(rec)
+			switch {
+			case tc.want == "" && (!ok || len(rec.errors) > 0):
+				t.Errorf("a right expectation failed: %v", rec.errors)
+			case tc.want != "" && (ok || len(rec.errors) != 1):
+				t.Errorf("a wrong expectation gave ok=%v and %d errors, want one: %v", ok, len(rec.errors), rec.errors)
+			case tc.want != "" && !strings.Contains(rec.errors[0], tc.want):
+				t.Errorf("error %q, want the matcher's message %q", rec.errors[0], tc.want)
+			}
+		})
+	}
+}
