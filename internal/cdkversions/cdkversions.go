@@ -297,10 +297,11 @@ func tarball(moduleDir string) (string, error) {
 	return found[0], nil
 }
 
-// schemaImport returns the cloud-assembly-schema module that the library's
-// jsii package imports (its path names the schema's major version).
 var schemaImportPath = regexp.MustCompile(`"(github\.com/cdklabs/cloud-assembly-schema-go/awscdkcloudassemblyschema/v\d+)/jsii"`)
 
+// schemaImport returns the cloud-assembly-schema module that the library's
+// jsii package (jsii/jsii.go) imports; its path names the schema's major
+// version.
 func schemaImport(jsiiGo string) (string, error) {
 	src, err := os.ReadFile(jsiiGo)
 	if err != nil {
