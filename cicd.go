@@ -13,10 +13,13 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"cicd/constructs/replication"
 	"cicd/constructs/servicepipeline"
+	"cicd/constructs/target"
 )
 
 // StackOptions are the app-level choices that are not user configuration.
@@ -26,17 +29,20 @@ type StackOptions struct {
 	ModuleDir string
 }
 
-// NewStacks adds the app's stacks: one per pipeline.
+// NewStacks adds the app's stacks: per pipeline, its own stack, a stack of
+// roles in each other account it deploys to, and an artifact store in each
+// other region.
 func NewStacks(app constructs.Construct, cfg Config, opts StackOptions) []awscdk.Stack {
-	stacks := make([]awscdk.Stack, 0, len(cfg.Pipelines))
+	var stacks []awscdk.Stack
 	for _, p := range cfg.Pipelines {
-		stacks = append(stacks, newPipelineStack(app, cfg, p, opts))
+		stacks = append(stacks, newPipelineStacks(app, cfg, p, opts)...)
 	}
 	return stacks
 }
 
-// newPipelineStack is the stack of one service's pipeline.
-func newPipelineStack(scope constructs.Construct, cfg Config, p PipelineConfig, opts StackOptions) awscdk.Stack {
+// newPipelineStacks are the stacks of one service's pipeline, the pipeline's
+// own first.
+func newPipelineStacks(scope constructs.Construct, cfg Config, p PipelineConfig, opts StackOptions) []awscdk.Stack {
 	names := servicepipeline.ServiceNames(p.Service)
 	description := fmt.Sprintf("cicd: delivery pipeline of service %s: build once, scan gate, promote by digest through %s",
 		p.Service, environmentNames(p))
@@ -46,19 +52,25 @@ func newPipelineStack(scope constructs.Construct, cfg Config, p PipelineConfig, 
 		description = fmt.Sprintf("cicd: delivery pipeline for ECS service %s/%s (environment %s): build, test, scan gate, deploy, verify",
 			env.Cluster, env.Service, env.Name)
 	}
-	props := &awscdk.StackProps{Description: jsii.String(description)}
-	if cfg.PipelineAccount != "" || cfg.PipelineRegion != "" {
-		props.Env = &awscdk.Environment{Account: optional(cfg.PipelineAccount), Region: optional(cfg.PipelineRegion)}
+	newStack := func(id, name, account, region, description string) awscdk.Stack {
+		props := &awscdk.StackProps{StackName: jsii.String(name), Description: jsii.String(description)}
+		if account != "" || region != "" {
+			props.Env = &awscdk.Environment{Account: optional(account), Region: optional(region)}
+		}
+		return awscdk.NewStack(scope, jsii.String(id), props)
 	}
-	stack := awscdk.NewStack(scope, jsii.String(names.Stack), props)
+	stack := newStack(names.Stack, names.Stack, cfg.PipelineAccount, cfg.PipelineRegion, description)
+	stacks := []awscdk.Stack{stack}
 
+	replicas := map[string]awss3.IBucket{}
+	access := map[string]awscdk.Stack{}
 	envs := make([]servicepipeline.Environment, len(p.Environments))
 	for i, e := range p.Environments {
 		id := e.Name + "Service"
 		if cfg.SingleEnvironment {
 			id = "Service"
 		}
-		envs[i] = servicepipeline.Environment{
+		env := servicepipeline.Environment{
 			Name:            e.Name,
 			Service:         importService(stack, id, e),
 			ClusterName:     e.Cluster,
@@ -66,12 +78,52 @@ func newPipelineStack(scope constructs.Construct, cfg Config, p PipelineConfig, 
 			ContainerName:   e.Container,
 			RequireApproval: e.RequireApproval,
 		}
-		if e.Account != cfg.PipelineAccount {
-			envs[i].Account = e.Account
+		account, region := cmpOr(e.Account, cfg.PipelineAccount), cmpOr(e.Region, cfg.PipelineRegion)
+		if account != cfg.PipelineAccount {
+			env.Account = account
 		}
-		if e.Region != cfg.PipelineRegion {
-			envs[i].Region = e.Region
+		if region != cfg.PipelineRegion {
+			env.Region = region
+			if replicas[region] == nil {
+				// The artifacts of an action in another region are copied to a
+				// store of the pipeline's account in that region.
+				rs := newStack(names.Stack+"-artifacts-"+region, names.Stack+"-artifacts-"+region, cfg.PipelineAccount, region,
+					fmt.Sprintf("cicd: artifact store in %s of pipeline %s (account %s, region %s)", region, names.Pipeline, cfg.PipelineAccount, cfg.PipelineRegion))
+				replicas[region] = replication.New(rs, "Default", replication.Props{
+					Alias:       "alias/" + names.Stack + "-artifacts",
+					Description: "Encrypts the artifacts of pipeline " + names.Pipeline + " in " + region,
+				}).Bucket
+				stacks = append(stacks, rs)
+			}
 		}
+		if env.Account != "" {
+			// What the pipeline needs in the environment's account lives in a
+			// stack there, deployed before the pipeline's.
+			key := account + "-" + region
+			as := access[key]
+			if as == nil {
+				as = newStack(names.Stack+"-access-"+key, names.Stack+"-access", account, region,
+					fmt.Sprintf("cicd: roles that let pipeline %s of account %s deploy and verify service %s here", names.Pipeline, cfg.PipelineAccount, p.Service))
+				access[key] = as
+				stack.AddStackDependency(as, jsii.String("the pipeline's policies name the roles of the environments' accounts"))
+				stacks = append(stacks, as)
+			}
+			t := target.New(as, e.Name, target.Props{
+				Environment:       e.Name,
+				PipelineAccount:   cfg.PipelineAccount,
+				PipelineRoleName:  names.PipelineRole,
+				ValidatorRoleName: names.ValidatorRole,
+				Cluster:           e.Cluster,
+				Service:           e.Service,
+				TaskRoles:         e.TaskRoles,
+			})
+			awscdk.Tags_Of(t.Construct).Add(jsii.String("Environment"), jsii.String(e.Name), nil)
+			// The role's own policy is written by the target package; the
+			// deploy action must not add its wildcard statements to it.
+			env.DeployRole = t.DeployRole.WithoutPolicyUpdates(nil)
+			env.VerifyRole = t.VerifyRole
+		}
+		envs[i] = env
 	}
 	// "Default": the resources keep the logical IDs they had at the stack's
 	// root, so the single-environment stack upgrades in place.
@@ -84,6 +136,7 @@ func newPipelineStack(scope constructs.Construct, cfg Config, p PipelineConfig, 
 		ScanFailSeverity:        p.ScanFailSeverity,
 		NotificationEmail:       p.NotificationEmail,
 		GitHubTokenParameter:    p.GitHubTokenParameter,
+		ReplicationBuckets:      replicas,
 		ModuleDir:               opts.ModuleDir,
 	})
 
@@ -95,10 +148,12 @@ func newPipelineStack(scope constructs.Construct, cfg Config, p PipelineConfig, 
 	}
 	maps.Copy(tags, cfg.Tags)
 	maps.Copy(tags, p.Tags)
-	for _, k := range slices.Sorted(maps.Keys(tags)) {
-		awscdk.Tags_Of(stack).Add(jsii.String(k), jsii.String(tags[k]), nil)
+	for _, s := range stacks {
+		for _, k := range slices.Sorted(maps.Keys(tags)) {
+			awscdk.Tags_Of(s).Add(jsii.String(k), jsii.String(tags[k]), nil)
+		}
 	}
-	return stack
+	return stacks
 }
 
 // importService refers to an environment's existing ECS service by its ARN,

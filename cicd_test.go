@@ -32,9 +32,14 @@ type variant struct {
 
 // synthesized is one stack of a variant.
 type synthesized struct {
+	// name is the stack's ID in the app (the stacks of the roles in other
+	// accounts share their stack name, in different accounts).
 	name string
 	tpl  assertions.Template
 	json map[string]any
+	// env is the stack's account/region; dependsOn the stacks it waits for.
+	env       string
+	dependsOn []string
 }
 
 var (
@@ -64,17 +69,27 @@ var (
 	})}
 )
 
-// examplePipelines is the context of examples/pipelines.json with more
-// pipelines and app-wide tags.
-func examplePipelines(more ...any) map[string]any {
-	data, err := os.ReadFile("examples/pipelines.json")
+// The README's example of accounts and regions (examples/accounts.json): a
+// pipeline in account 111111111111 (eu-west-1) that deploys to dev there,
+// to staging in 222222222222 and to prod in 333333333333 (us-east-1).
+var crossVariant = &variant{name: "accounts", context: exampleContext("examples/accounts.json")}
+
+func exampleContext(path string) map[string]any {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		panic(err)
 	}
 	var context map[string]any
 	if err := json.Unmarshal(data, &context); err != nil {
-		panic(fmt.Sprintf("examples/pipelines.json: %v", err))
+		panic(fmt.Sprintf("%s: %v", path, err))
 	}
+	return context
+}
+
+// examplePipelines is the context of examples/pipelines.json with more
+// pipelines and app-wide tags.
+func examplePipelines(more ...any) map[string]any {
+	context := exampleContext("examples/pipelines.json")
 	context["pipelines"] = append(context["pipelines"].([]any), more...)
 	context["tags"] = map[string]any{"CostCenter": "1234"}
 	return context
@@ -104,7 +119,11 @@ func (v *variant) synth(t *testing.T) []synthesized {
 		}
 		for _, stack := range NewStacks(app, cfg, StackOptions{}) {
 			tpl, j := cdktest.Template(stack)
-			v.stacks = append(v.stacks, synthesized{name: *stack.StackName(), tpl: tpl, json: j})
+			s := synthesized{name: *stack.Node().Id(), tpl: tpl, json: j, env: *stack.Account() + "/" + *stack.Region()}
+			for _, d := range *stack.Dependencies() {
+				s.dependsOn = append(s.dependsOn, *d.Node().Id())
+			}
+			v.stacks = append(v.stacks, s)
 			v.nag = append(v.nag, nagFindings(stack)...)
 		}
 	})

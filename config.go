@@ -51,7 +51,7 @@ var TopLevelKeys = []string{keyPipelines, keyPipelineAccount, keyPipelineRegion,
 var (
 	PipelineKeys    = []string{"service", "source", "scanFailSeverity", "notificationEmail", "githubTokenParameter", "tags", "environments"}
 	SourceKeys      = []string{"provider", "repositoryName", "connectionArn", "repository", "branch"}
-	EnvironmentKeys = []string{"name", "cluster", "service", "container", "account", "region", "requireApproval"}
+	EnvironmentKeys = []string{"name", "cluster", "service", "container", "account", "region", "requireApproval", "taskRoles"}
 )
 
 // cdkOwnKeys are context keys the CDK CLI itself writes into cdk.json or
@@ -75,6 +75,7 @@ const (
 	ruleTags       = `use a JSON object of string values, e.g. {"CostCenter":"1234","Owner":"platform"}`
 	ruleAccount    = "use a 12-digit AWS account ID as a string, e.g. \"111111111111\""
 	ruleService    = "use 1-20 lowercase letters, digits and hyphens, starting and ending with a letter or digit (e.g. orders); pipeline and pipeline-* are kept for the single-environment stacks"
+	ruleRoles      = `use a JSON array of the task definition's IAM roles, by name or ARN, e.g. ["orders-task","orders-execution"]`
 	rulePipelines  = `use a JSON array of pipelines, e.g. [{"service":"orders","environments":[{"name":"dev","cluster":"apps-dev","service":"orders"}]}] (README, Environments)`
 )
 
@@ -128,6 +129,7 @@ var nestedRules = map[string]string{
 	"account":              ruleAccount,
 	"region":               ruleRegion(),
 	"requireApproval":      ruleBool,
+	"taskRoles":            ruleRoles,
 }
 
 // ruleFor is the rule of a flat key or of a path into pipelines.
@@ -217,6 +219,9 @@ type EnvironmentConfig struct {
 	Region  string
 	// RequireApproval adds a manual approval before the deploy.
 	RequireApproval bool
+	// TaskRoles name the roles of the service's task definition, which the
+	// deploy passes to ECS (an environment in another account).
+	TaskRoles []string
 }
 
 // ConfigError names the key, the value given and what is allowed.
@@ -243,6 +248,8 @@ var (
 	parameterPattern  = regexp.MustCompile(`^/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
 	ecsNamePattern    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
 	accountPattern    = regexp.MustCompile(`^\d{12}$`)
+	roleNamePattern   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	roleArnPattern    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
 	tagKeyPattern     = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
 	tagValuePattern   = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$`)
 )
@@ -420,6 +427,7 @@ func (r *reader) environment(path string, raw any, index, count int) Environment
 	// waits for a person unless told otherwise.
 	def := (count >= 2 && index == count-1) || e.Name == "prod" || e.Name == "production"
 	e.RequireApproval = r.boolean(path+".requireApproval", obj["requireApproval"], def)
+	e.TaskRoles = r.roles(path+".taskRoles", obj["taskRoles"])
 	return e
 }
 
@@ -431,11 +439,17 @@ func (r *reader) placement(c *Config) {
 		targets := map[string]string{}
 		for j, e := range p.Environments {
 			path := fmt.Sprintf("%s[%d].environments[%d]", keyPipelines, i, j)
-			if e.Account != "" && c.PipelineAccount == "" {
-				r.missingWhy(keyPipelineAccount, fmt.Sprintf("%s names account %s, so the pipelines need an account of their own: set pipelineAccount (%s)", path, e.Account, ruleAccount))
-			}
-			if e.Region != "" && c.PipelineRegion == "" {
-				r.missingWhy(keyPipelineRegion, fmt.Sprintf("%s names region %s, so the pipelines need a region of their own: set pipelineRegion (e.g. eu-west-1)", path, e.Region))
+			if placed := cmpOr(e.Account, e.Region); placed != "" {
+				what := "account " + e.Account
+				if e.Account == "" {
+					what = "region " + e.Region
+				}
+				switch {
+				case c.PipelineAccount == "":
+					r.missingWhy(keyPipelineAccount, fmt.Sprintf("%s names %s, so the pipelines need an account and a region of their own: set pipelineAccount and pipelineRegion (%s)", path, what, ruleAccount))
+				case c.PipelineRegion == "":
+					r.missingWhy(keyPipelineRegion, fmt.Sprintf("%s names %s, so the pipelines need an account and a region of their own: set pipelineRegion (e.g. eu-west-1)", path, what))
+				}
 			}
 			where := strings.Join([]string{cmpOr(e.Account, c.PipelineAccount), cmpOr(e.Region, c.PipelineRegion), e.Cluster, e.Service}, "/")
 			if prev, dup := targets[where]; dup {
@@ -608,6 +622,28 @@ func (r *reader) optional(key string, v any, ok func(string) bool, rule string) 
 		return ""
 	}
 	return s
+}
+
+// roles reads a list of IAM role names or ARNs.
+func (r *reader) roles(key string, v any) []string {
+	if v == nil {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		r.fail(key, v, ruleRoles)
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for _, item := range list {
+		s, ok := item.(string)
+		if !ok || !(roleNamePattern.MatchString(s) || roleArnPattern.MatchString(s)) {
+			r.fail(key, v, ruleRoles)
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // region reads an optional region code, suggesting the nearest known one.

@@ -38,7 +38,7 @@ var (
 		"githubRepo":        "octo-org/service",
 		"requireApproval":   "false",
 	}}
-	checkedVariants = []*variant{devVariant, prodVariant, connVariant, legacyVariant, multiVariant}
+	checkedVariants = []*variant{devVariant, prodVariant, connVariant, legacyVariant, multiVariant, crossVariant}
 )
 
 // nagApp returns an app with the AwsSolutions checks applied. With

@@ -20,6 +20,11 @@ type Props struct {
 	// AccessLogExpiryDays is how long server access logs are kept.
 	// Default: 90 days.
 	AccessLogExpiryDays int
+	// BucketName of the artifact bucket, such as
+	// awscdk.PhysicalName_GENERATE_IF_NEEDED() for a bucket another
+	// environment's stack refers to.
+	// Default: a name CloudFormation generates.
+	BucketName *string
 }
 
 // Artifacts is the artifact bucket and its access log bucket.
@@ -54,6 +59,7 @@ func New(scope constructs.Construct, id string, props Props) *Artifacts {
 	})
 
 	bucket := awss3.NewBucket(this, jsii.String("Bucket"), &awss3.BucketProps{
+		BucketName:             props.BucketName,
 		Encryption:             awss3.BucketEncryption_KMS,
 		EncryptionKey:          props.Key,
 		BucketKeyEnabled:       jsii.Bool(true),

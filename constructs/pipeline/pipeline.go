@@ -5,6 +5,7 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -237,15 +238,20 @@ func New(scope constructs.Construct, id string, props Props) *Pipeline {
 			},
 		}}
 	}
+	artifactBucket := props.ArtifactBucket
 	var replication *map[string]awss3.IBucket
 	if len(props.ReplicationBuckets) > 0 {
-		replication = &props.ReplicationBuckets
+		// CDK takes either an artifact bucket or buckets by region, the
+		// pipeline's own region among them.
+		buckets := maps.Clone(props.ReplicationBuckets)
+		buckets[*awscdk.Stack_Of(this).Region()] = props.ArtifactBucket
+		replication, artifactBucket = &buckets, nil
 	}
 
 	p.Pipeline = awscodepipeline.NewPipeline(this, jsii.String("Pipeline"), &awscodepipeline.PipelineProps{
 		PipelineName:                  jsii.String(props.PipelineName),
 		PipelineType:                  awscodepipeline.PipelineType_V2,
-		ArtifactBucket:                props.ArtifactBucket,
+		ArtifactBucket:                artifactBucket,
 		CrossAccountKeys:              jsii.Bool(false),
 		CrossRegionReplicationBuckets: replication,
 		RestartExecutionOnUpdate:      jsii.Bool(false),

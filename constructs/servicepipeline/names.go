@@ -22,6 +22,10 @@ type Names struct {
 	KeyAlias string
 	// ParameterPrefix is the SSM path of the published coordinates.
 	ParameterPrefix string
+	// PipelineRole and ValidatorRole name the pipeline's and the validator's
+	// IAM roles, which the roles in other accounts trust by name.
+	// Default: names CloudFormation generates.
+	PipelineRole, ValidatorRole string
 }
 
 // SingleEnvironmentNames are the names of the single-environment stack:
@@ -57,6 +61,8 @@ func ServiceNames(service string) Names {
 		Validator:       base + "-validator",
 		KeyAlias:        "alias/" + base,
 		ParameterPrefix: "/cicd/" + service,
+		PipelineRole:    base + "-pipeline",
+		ValidatorRole:   base + "-validator",
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -53,6 +54,10 @@ type Props struct {
 	// reads as GITHUB_TOKEN.
 	// Default: no token.
 	GitHubTokenParameter string
+	// ReplicationBuckets hold the artifacts of the environments in regions
+	// other than the pipeline's, by region (see the replication package).
+	// Default: none; every environment is in the pipeline's region.
+	ReplicationBuckets map[string]awss3.IBucket
 	// ModuleDir is the Go module root that holds lambda/validator.
 	// Default: found from the working directory.
 	ModuleDir string
@@ -178,13 +183,48 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 		Validator:           s.Validator.Function,
 		Environments:        stages,
 		StagePerEnvironment: !props.SingleEnvironmentStages,
+		ReplicationBuckets:  props.ReplicationBuckets,
 	})
+	nameRole(s.Pipeline.Pipeline.Role(), names.PipelineRole)
+	nameRole(s.Validator.Function.Role(), names.ValidatorRole)
+	s.grantOtherAccounts(envs)
 	s.Notifications.NotifyBuildFailed(s.Build.Project)
 	s.Notifications.NotifyPipelineFailed(s.Pipeline.Pipeline)
 	s.Notifications.RestrictPublishers(s.Validator.Function.Role())
 
 	s.publish(envs)
 	return s
+}
+
+// grantOtherAccounts lets the environments in other accounts use what the
+// pipeline account holds: their ECS services pull the image, and the
+// validator reads their services through their verify roles. The deploy
+// roles get the artifacts through the pipeline's own grants.
+func (s *ServicePipeline) grantOtherAccounts(envs []Environment) {
+	pulled := map[string]bool{}
+	for _, e := range envs {
+		if e.Account != "" && !pulled[e.Account] {
+			pulled[e.Account] = true
+			s.Registry.Repository.GrantPull(awsiam.NewAccountPrincipal(jsii.String(e.Account)))
+		}
+		if e.VerifyRole != nil {
+			s.Validator.Function.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("sts:AssumeRole"),
+				Resources: &[]*string{e.VerifyRole.RoleArn()},
+			}))
+		}
+	}
+}
+
+// nameRole gives a role CDK made a fixed name, which roles in other accounts
+// can trust before this stack exists.
+func nameRole(role awsiam.IRole, name string) {
+	if name == "" {
+		return
+	}
+	if cfn, ok := role.Node().DefaultChild().(awsiam.CfnRole); ok {
+		cfn.SetRoleName(jsii.String(name))
+	}
 }
 
 // environments are the props' environments with their defaults.
