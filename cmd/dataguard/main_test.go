@@ -147,7 +147,7 @@ func TestScenarios(t *testing.T) {
 			want: []string{
 				"data guard: passed: 1 finding, all accepted",
 				"accepted: removed: stack cicd-orders, History (AWS::DynamoDB::Table, holds data)",
-				"accepted by bob (label allow-data-replacement): pull-request label allow-data-replacement",
+				"accepted by bob (pull-request label allow-data-replacement)\n",
 			},
 		},
 		{

@@ -127,7 +127,7 @@ func TestSynthesizedApp(t *testing.T) {
 		if code := run([]string{"-cdk=none", "-accept-all-by", "octocat", out["defaults"], out["staging"]}, &stdout, &stderr, nil); code != 0 {
 			t.Fatalf("exit code %d, want 0:\n%s%s", code, stdout.String(), stderr.String())
 		}
-		if n := strings.Count(stdout.String(), "accepted by octocat (label allow-data-replacement)"); n != 6 {
+		if n := strings.Count(stdout.String(), "accepted by octocat (pull-request label allow-data-replacement)"); n != 6 {
 			t.Errorf("%d acceptances by octocat, want 6:\n%s", n, stdout.String())
 		}
 	})

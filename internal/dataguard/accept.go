@@ -21,7 +21,8 @@ const DefaultAcceptFile = ".github/data-guard-accept.json"
 
 // Acceptance says who let a change through and how.
 type Acceptance struct {
-	By     string
+	By string
+	// Reason is the accept file's reason ("" for the label).
 	Reason string
 	// Source is the accept file's path, or the label.
 	Source string
@@ -144,7 +145,7 @@ func (r *Report) Accept(file *AcceptFile, labelBy string) {
 	if labelBy != "" {
 		for _, f := range r.Findings {
 			if f.Accepted == nil {
-				f.Accepted = &Acceptance{By: labelBy, Reason: "pull-request label " + Label, Source: "label " + Label}
+				f.Accepted = &Acceptance{By: labelBy, Source: "pull-request label " + Label}
 			}
 		}
 	}

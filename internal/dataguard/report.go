@@ -58,7 +58,11 @@ func (f *Finding) similarText() string {
 }
 
 func (a *Acceptance) text() string {
-	return fmt.Sprintf("accepted by %s (%s): %s", a.By, a.Source, a.Reason)
+	s := fmt.Sprintf("accepted by %s (%s)", a.By, a.Source)
+	if a.Reason != "" {
+		s += ": " + a.Reason
+	}
+	return s
 }
 
 // how says what decided replacement.
