@@ -21,6 +21,9 @@ import (
 // the connection source (no CodeCommit repository; the rest is updated in
 // place).
 func TestSynthesizedApp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and synthesizes the app three times (-short)")
+	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -49,12 +50,15 @@ func assemblyOf(t *testing.T, stacks ...stackDef) *Assembly {
 type fakeToolkit struct {
 	diffs map[string]string
 	err   error
+	mu    sync.Mutex
 	calls []string
 }
 
 func (f *fakeToolkit) Name() string { return "cdk diff (fake)" }
 
 func (f *fakeToolkit) Diff(_ context.Context, _ string, stack *Stack, _ string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, stack.Name)
 	return f.diffs[stack.Name], f.err
 }
