@@ -263,7 +263,7 @@ func TestHistoryOfAPipeline(t *testing.T) {
 		}
 		lines := strings.Split(stdout, "\n")
 		for _, want := range [][]string{
-			{"Deployment", "history", "of", "cicd-orders-history", "(dev,", "prod),", "2026-10-03", "09:00:00", "to", "2026-11-02", "09:00:00", "UTC", "(30d0h)"},
+			{"Deployment", "history", "of", "cicd-orders-history", "(dev,", "prod),", "2026-10-03", "09:00:00", "to", "2026-11-02", "09:00:00", "UTC", "(30", "days)"},
 			{"TIME", "(UTC)", "ENVIRONMENT", "IMAGE", "STATUS", "REASON"},
 			{"2026-10-06", "09:00:00", "dev", "img-e2", "REJECTED", "image", "has", "findings", "at", "or", "above", "the", "threshold:", "CRITICAL", "1", "(threshold", "HIGH)"},
 			{"2026-11-02", "08:00:00", "prod", "img-e7", "DEPLOY_FAILED", "the", "service", "runs", "the", "image"},

@@ -22,7 +22,7 @@ func writeText(w io.Writer, h history) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := h.Period
 	fmt.Fprintf(tw, "Deployment history of %s (%s), %s to %s UTC (%s)\n\n", h.Table, strings.Join(h.Environments, ", "),
-		p.From.UTC().Format(timeLayout), p.To.UTC().Format(timeLayout), human(p.To.Sub(p.From)))
+		p.From.UTC().Format(timeLayout), p.To.UTC().Format(timeLayout), span(p.To.Sub(p.From)))
 	if len(h.Timeline) == 0 {
 		fmt.Fprintln(tw, "No outcome recorded in this period.")
 	} else {
@@ -103,6 +103,17 @@ func rate(r dora.Rate) string {
 func durationOr(count int, d time.Duration) string {
 	if count == 0 {
 		return "-"
+	}
+	return human(d)
+}
+
+// span writes the period's length: in days when it is whole days.
+func span(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		if d == 24*time.Hour {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", int(d.Hours())/24)
 	}
 	return human(d)
 }
