@@ -632,6 +632,24 @@ func isHash(s string) bool {
 	return true
 }
 
+// TestLintWaiverIsTheDashboardsOnly: cfn-lint skips E3002 (its schema
+// lacks a dashboard's Tags) on the dashboard alone, and nothing else.
+func TestLintWaiverIsTheDashboardsOnly(t *testing.T) {
+	_, tpl := fixture.Template(t)
+	for typ, want := range map[string]string{
+		"AWS::CloudWatch::Dashboard": `{"config":{"ignore_checks":["E3002"]}}`,
+		"AWS::CloudWatch::Alarm":     "null",
+		"AWS::Events::Rule":          "null",
+	} {
+		for id, r := range cdktest.Resources(tpl, typ) {
+			meta, _ := r["Metadata"].(map[string]any)
+			if got := cdktest.JSON(meta["cfn-lint"]); got != want {
+				t.Errorf("%s cfn-lint metadata %s, want %s", id, got, want)
+			}
+		}
+	}
+}
+
 func TestURL(t *testing.T) {
 	fixture.Template(t)
 	got := cdktest.JSON(awscdk.Stack_Of(ordersDashboard.Construct).Resolve(ordersDashboard.URL()))
