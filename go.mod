@@ -1,3 +1,8 @@
+// Module cicd is an AWS CDK app in Go, and its constructs, that builds
+// delivery pipelines for containerized services on Amazon ECS.
+//
+// Licensed under the Apache License, Version 2.0 (SPDX: Apache-2.0); the
+// full text is in LICENSE.
 module cicd
 
 go 1.26.0
