@@ -256,7 +256,10 @@ func (p *Pipeline) sourceAction(src Source, output awscodepipeline.Artifact) (aw
 		RepositoryName: jsii.String(src.RepositoryName),
 		Description:    jsii.String("Source of the service delivered by pipeline " + src.RepositoryName),
 	})
-	repo.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN)
+	// Kept when the stack is deleted or the repository replaced (it holds
+	// the source), but removed when the stack's first create rolls back, so
+	// a failed first deploy does not leave its fixed name behind.
+	repo.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE)
 	p.Repository = repo
 	action := awscodepipelineactions.NewCodeCommitSourceAction(&awscodepipelineactions.CodeCommitSourceActionProps{
 		ActionName: jsii.String("Checkout"),

@@ -142,8 +142,11 @@ func TestCodeCommitSource(t *testing.T) {
 		t.Fatalf("want one repository (the CodeCommit pipeline's), found %d", len(repos))
 	}
 	for id, repo := range repos {
-		if repo["DeletionPolicy"] != "Retain" || repo["UpdateReplacePolicy"] != "Retain" {
-			t.Errorf("%s is not retained: deleting the stack would delete the source", id)
+		// Retained on delete and replacement (it holds the source), not when
+		// the first create rolls back: that would block every retry.
+		if repo["DeletionPolicy"] != "RetainExceptOnCreate" || repo["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want RetainExceptOnCreate and Retain",
+				id, repo["DeletionPolicy"], repo["UpdateReplacePolicy"])
 		}
 	}
 	source := cdktest.JSON(actions(pipelines(t)["p-codecommit"])["Source"][0]["Configuration"])
