@@ -137,17 +137,17 @@ esac
 const session = `. "$SESSION_STATE"
 cd "$(cat "$SESSION_DIR")" || exit 1
 __save() {
-  local __rc=$? __v __line __flags
+  local __rc=$? __v
+  # No command substitution per variable: a fork each would make every
+  # command of the harness take most of a second.
   for __v in $(compgen -v); do
     case "$__v" in
     BASH* | SHELLOPTS | PIPESTATUS | FUNCNAME | GROUPS | DIRSTACK | SHLVL | PWD | OLDPWD | _ | \
       RANDOM | SRANDOM | SECONDS | LINENO | HISTCMD | EPOCHSECONDS | EPOCHREALTIME | PPID | UID | EUID | \
       COMP_WORDBREAKS | OPTIND | OPTERR | IFS | PS1 | PS2 | PS4 | CODEBUILD_BUILD_SUCCEEDING | SESSION_* | __*) continue ;;
     esac
-    __line=$(declare -p "$__v" 2>/dev/null) || continue
-    __flags=${__line#declare -}
-    case "${__flags%% *}" in *r*) continue ;; esac
-    printf '%s\n' "$__line"
+    case "${!__v@a}" in *r*) continue ;; esac
+    declare -p "$__v" 2>/dev/null
   done >"$SESSION_STATE"
   pwd >"$SESSION_DIR"
   env -0 >"$SESSION_ENV"
