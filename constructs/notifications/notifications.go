@@ -71,7 +71,7 @@ func (n *Notifications) NotifyBuildFailed(project awscodebuild.IProject) {
 		field("$.detail.build-status"),
 		field("$.detail.additional-information.logs.deep-link"),
 	)
-	n.publish(project.OnBuildFailed(jsii.String("BuildFailed"), &awsevents.OnEventOptions{
+	n.Announce(project.OnBuildFailed(jsii.String("BuildFailed"), &awsevents.OnEventOptions{
 		Description: jsii.String("Announces failed builds of the pipeline's project"),
 	}), text)
 }
@@ -83,7 +83,7 @@ func (n *Notifications) NotifyPipelineFailed(pipeline awscodepipeline.IPipeline)
 		field("$.detail.pipeline"),
 		field("$.detail.execution-id"),
 	)
-	n.publish(pipeline.OnStateChange(jsii.String("PipelineFailed"), &awsevents.OnEventOptions{
+	n.Announce(pipeline.OnStateChange(jsii.String("PipelineFailed"), &awsevents.OnEventOptions{
 		Description: jsii.String("Announces failed executions of the pipeline"),
 		EventPattern: &awsevents.EventPattern{
 			Detail: &map[string]interface{}{"state": []string{"FAILED"}},
@@ -109,7 +109,7 @@ func (n *Notifications) NotifySourceFailed(pipeline awscodepipeline.IPipeline, r
 		field("$.detail.execution-id"),
 		branch, repository, branch,
 	)
-	n.publish(pipeline.OnEvent(jsii.String("SourceFailed"), &awsevents.OnEventOptions{
+	n.Announce(pipeline.OnEvent(jsii.String("SourceFailed"), &awsevents.OnEventOptions{
 		Description: jsii.String("Announces a failed Source stage, with the first-run hint"),
 		EventPattern: &awsevents.EventPattern{
 			DetailType: jsii.Strings("CodePipeline Stage Execution State Change"),
@@ -146,9 +146,11 @@ func (n *Notifications) RestrictPublishers(roles ...awsiam.IRole) {
 	}))
 }
 
-// publish makes the topic the rule's target with text as the message, and
-// lets EventBridge publish for this rule only.
-func (n *Notifications) publish(rule awsevents.Rule, text string) {
+// Announce makes the topic the target of rule, with text as the message (it
+// may hold awsevents.EventField values), and lets EventBridge publish for
+// that rule. Every rule that publishes to the topic must be added here: the
+// topic policy names each one, and refuses EventBridge for any other.
+func (n *Notifications) Announce(rule awsevents.Rule, text string) {
 	if len(n.rules) == 0 {
 		// CDK's SNS target would allow EventBridge to publish for any rule of
 		// any account (and grant the key for it). Instead the topic trusts
