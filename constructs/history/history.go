@@ -88,7 +88,9 @@ func (h *History) GrantQueryIndex(grantee awsiam.IGrantable) awsiam.Grant {
 }
 
 // New creates the table: on-demand, point-in-time recovery, encrypted with the
-// key and retained when the stack is deleted, since it is the audit trail.
+// key and retained when the stack is deleted or the table replaced, since it
+// is the audit trail. When the stack's first create rolls back the table is
+// removed: it holds nothing yet, and its fixed name would block the retry.
 func New(scope constructs.Construct, id string, props Props) *History {
 	this := constructs.NewConstruct(scope, jsii.String(id))
 	table := awsdynamodb.NewTable(this, jsii.String("Table"), &awsdynamodb.TableProps{
@@ -102,7 +104,7 @@ func New(scope constructs.Construct, id string, props Props) *History {
 		Encryption:         awsdynamodb.TableEncryption_CUSTOMER_MANAGED,
 		EncryptionKey:      props.Key,
 		DeletionProtection: jsii.Bool(props.DeletionProtection),
-		RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
+		RemovalPolicy:      awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
 	})
 	addEnvironmentIndex(table)
 	return &History{Construct: this, Table: table}

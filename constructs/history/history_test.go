@@ -104,8 +104,11 @@ func TestTableShape(t *testing.T) {
 		if got := cdktest.JSON(props["SSESpecification"]); !strings.Contains(got, `"SSEEnabled":true,"SSEType":"KMS"`) || !strings.Contains(got, `"KMSMasterKeyId":{"Fn::GetAtt":["Key`) {
 			t.Errorf("%s: encryption %s, want the stack's KMS key", name, got)
 		}
-		if table["DeletionPolicy"] != "Retain" || table["UpdateReplacePolicy"] != "Retain" {
-			t.Errorf("%s: not retained (%v/%v): the deployment history would be lost", name, table["DeletionPolicy"], table["UpdateReplacePolicy"])
+		// Retained on delete and replacement; not when the first create rolls
+		// back, where its fixed name would block the retry.
+		if table["DeletionPolicy"] != "RetainExceptOnCreate" || table["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want RetainExceptOnCreate and Retain: the deployment history would be lost, or a failed first deploy would block the next",
+				name, table["DeletionPolicy"], table["UpdateReplacePolicy"])
 		}
 	}
 }
