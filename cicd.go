@@ -136,6 +136,7 @@ func newPipelineStacks(scope constructs.Construct, cfg Config, p PipelineConfig,
 		ScanFailSeverity:        p.ScanFailSeverity,
 		NotificationEmail:       p.NotificationEmail,
 		GitHubTokenParameter:    p.GitHubTokenParameter,
+		Platform:                p.Platform,
 		ReplicationBuckets:      replicas,
 		ModuleDir:               opts.ModuleDir,
 	})

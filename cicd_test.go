@@ -434,20 +434,23 @@ func TestTagsOnEveryResource(t *testing.T) {
 
 // Renaming these logical IDs makes CloudFormation replace the resource and
 // lose its data; they are also retained when the stack is deleted. The IDs do
-// not depend on the environment.
+// not depend on the environment. Resources with a fixed name are removed when
+// the stack's first create rolls back (RetainExceptOnCreate): they hold
+// nothing yet, and their names would make every retry fail.
 func TestStatefulResourcesKeepIdentity(t *testing.T) {
-	stateful := map[string]string{
-		"EncryptionKey3A692D6E":       "AWS::KMS::Key",
-		"ArtifactsBucket88671897":     "AWS::S3::Bucket",
-		"ArtifactsAccessLogs4D97777C": "AWS::S3::Bucket",
-		"RegistryRepositoryC6C96DCD":  "AWS::ECR::Repository",
-		"HistoryTable4479EEA3":        "AWS::DynamoDB::Table",
-		"PipelineRepository8C6A768A":  "AWS::CodeCommit::Repository",
+	stateful := map[string]struct{ typ, deletion string }{
+		"EncryptionKey3A692D6E":       {"AWS::KMS::Key", "Retain"},
+		"ArtifactsBucket88671897":     {"AWS::S3::Bucket", "Retain"},
+		"ArtifactsAccessLogs4D97777C": {"AWS::S3::Bucket", "Retain"},
+		"RegistryRepositoryC6C96DCD":  {"AWS::ECR::Repository", "RetainExceptOnCreate"},
+		"HistoryTable4479EEA3":        {"AWS::DynamoDB::Table", "RetainExceptOnCreate"},
+		"PipelineRepository8C6A768A":  {"AWS::CodeCommit::Repository", "RetainExceptOnCreate"},
 	}
 	for _, v := range []*variant{devVariant, prodVariant, connVariant} {
 		_, j := v.template(t)
 		resources := j["Resources"].(map[string]any)
-		for id, typ := range stateful {
+		for id, want := range stateful {
+			typ := want.typ
 			if v == connVariant && typ == "AWS::CodeCommit::Repository" {
 				continue // the connection's repository lives outside the stack
 			}
@@ -456,8 +459,8 @@ func TestStatefulResourcesKeepIdentity(t *testing.T) {
 				t.Errorf("%s: %s (%s) is missing: a changed logical ID replaces the resource", v.name, id, typ)
 				continue
 			}
-			if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
-				t.Errorf("%s: %s is not retained: DeletionPolicy %v, UpdateReplacePolicy %v", v.name, id, r["DeletionPolicy"], r["UpdateReplacePolicy"])
+			if r["DeletionPolicy"] != want.deletion || r["UpdateReplacePolicy"] != "Retain" {
+				t.Errorf("%s: %s: DeletionPolicy %v, UpdateReplacePolicy %v, want %s and Retain", v.name, id, r["DeletionPolicy"], r["UpdateReplacePolicy"], want.deletion)
 			}
 		}
 	}

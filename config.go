@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"cicd/constructs/build"
 	"cicd/constructs/pipeline"
 	"cicd/constructs/validator"
 )
@@ -30,6 +31,7 @@ const (
 	keyEmail           = "notificationEmail"
 	keyRequireApproval = "requireApproval"
 	keyTags            = "tags"
+	keyPlatform        = "platform"
 
 	keyPipelines       = "pipelines"
 	keyPipelineAccount = "pipelineAccount"
@@ -41,7 +43,7 @@ const (
 var ConfigKeys = []string{
 	keySuffix, keySourceProvider, keyRepositoryName, keyConnectionArn, keyGitHubRepo,
 	keyBranch, keyGitHubToken, keyCluster, keyService, keyContainer, keyScanSeverity,
-	keyEmail, keyRequireApproval, keyTags,
+	keyEmail, keyRequireApproval, keyTags, keyPlatform,
 }
 
 // TopLevelKeys are the keys of the multi-pipeline configuration.
@@ -49,7 +51,7 @@ var TopLevelKeys = []string{keyPipelines, keyPipelineAccount, keyPipelineRegion,
 
 // Keys of one entry of pipelines, of its source and of one environment.
 var (
-	PipelineKeys    = []string{"service", "source", "scanFailSeverity", "notificationEmail", "githubTokenParameter", "tags", "environments"}
+	PipelineKeys    = []string{"service", "source", "scanFailSeverity", "notificationEmail", "githubTokenParameter", "platform", "tags", "environments"}
 	SourceKeys      = []string{"provider", "repositoryName", "connectionArn", "repository", "branch"}
 	EnvironmentKeys = []string{"name", "cluster", "service", "container", "account", "region", "requireApproval", "taskRoles"}
 )
@@ -75,6 +77,7 @@ const (
 	ruleTags       = `use a JSON object of string values, e.g. {"CostCenter":"1234","Owner":"platform"}`
 	ruleAccount    = "use a 12-digit AWS account ID as a string, e.g. \"111111111111\""
 	ruleService    = "use 1-20 lowercase letters, digits and hyphens, starting and ending with a letter or digit (e.g. orders); pipeline and pipeline-* are kept for the single-environment stacks"
+	rulePlatform   = "use linux/amd64 or linux/arm64 (the architecture of the ECS tasks: arm64 for Graviton)"
 	ruleRoles      = `use a JSON array of the task definition's IAM roles, by name or ARN, e.g. ["orders-task","orders-execution"]`
 	rulePipelines  = `use a JSON array of pipelines, e.g. [{"service":"orders","environments":[{"name":"dev","cluster":"apps-dev","service":"orders"}]}] (README, Environments)`
 )
@@ -107,6 +110,7 @@ var allowed = map[string]string{
 	keyEmail:           ruleEmail,
 	keyRequireApproval: ruleBool,
 	keyTags:            ruleTags,
+	keyPlatform:        rulePlatform,
 	keyPipelines:       rulePipelines,
 	keyPipelineAccount: ruleAccount,
 	keyPipelineRegion:  ruleRegion(),
@@ -130,6 +134,7 @@ var nestedRules = map[string]string{
 	"region":               ruleRegion(),
 	"requireApproval":      ruleBool,
 	"taskRoles":            ruleRoles,
+	"platform":             rulePlatform,
 }
 
 // ruleFor is the rule of a flat key or of a path into pipelines.
@@ -162,6 +167,7 @@ var movedKeys = map[string]string{
 	keyScanSeverity:    "scanFailSeverity of the pipeline",
 	keyEmail:           "notificationEmail of the pipeline",
 	keyRequireApproval: "environments[].requireApproval",
+	keyPlatform:        "platform of the pipeline",
 }
 
 // Tags every resource carries; configured tags may not replace them.
@@ -202,6 +208,8 @@ type PipelineConfig struct {
 	ScanFailSeverity     validator.Severity
 	NotificationEmail    string
 	GitHubTokenParameter string
+	// Platform of the image.
+	Platform build.Platform
 	// Tags of this pipeline's resources, on top of the app's.
 	Tags map[string]string
 	// Environments in promotion order.
@@ -313,6 +321,7 @@ func (r *reader) flat(context map[string]any) PipelineConfig {
 
 	p.ScanFailSeverity = r.severity(keyScanSeverity, get(keyScanSeverity))
 	p.NotificationEmail = r.email(keyEmail, get(keyEmail))
+	p.Platform = r.platform(keyPlatform, get(keyPlatform))
 	p.Tags = map[string]string{}
 	return p
 }
@@ -376,6 +385,7 @@ func (r *reader) pipeline(path string, raw any) PipelineConfig {
 	p.ScanFailSeverity = r.severity(path+".scanFailSeverity", obj["scanFailSeverity"])
 	p.NotificationEmail = r.email(path+".notificationEmail", obj["notificationEmail"])
 	p.GitHubTokenParameter = r.tokenParameter(path+".githubTokenParameter", obj["githubTokenParameter"])
+	p.Platform = r.platform(path+".platform", obj["platform"])
 	p.Tags = r.tags(path+".tags", obj["tags"])
 
 	envPath := path + ".environments"
@@ -517,6 +527,12 @@ func (r *reader) severity(key string, raw any) validator.Severity {
 	s := validator.Severity(r.str(key, raw, string(validator.SeverityCritical)))
 	r.check(key, string(s), slices.Contains(validator.Severities, s), ruleSeverity())
 	return s
+}
+
+func (r *reader) platform(key string, raw any) build.Platform {
+	p := build.Platform(r.str(key, raw, string(build.PlatformAMD64)))
+	r.check(key, string(p), p == build.PlatformAMD64 || p == build.PlatformARM64, rulePlatform)
+	return p
 }
 
 func (r *reader) email(key string, raw any) string {

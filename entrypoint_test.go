@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"cicd/internal/cdktest"
 )
@@ -222,8 +223,12 @@ var (
 	appErr  error
 )
 
+// appBuildFlags are the go build flags of .ci/app, the command cdk.json
+// runs: with the same flags, .ci/app finds appBinary up to date.
+var appBuildFlags = []string{"-buildvcs=false"}
+
 // appBinary is the app, built once per test binary: the program cdk synth
-// runs (cdk.json's go run . builds the same package).
+// runs (cdk.json's .ci/app builds the same package with the same flags).
 func appBinary(t *testing.T) string {
 	t.Helper()
 	appOnce.Do(func() {
@@ -233,7 +238,8 @@ func appBinary(t *testing.T) string {
 			return
 		}
 		appPath = filepath.Join(dir, "cicd")
-		if out, err := exec.Command("go", "build", "-o", appPath, ".").CombinedOutput(); err != nil {
+		args := append(append([]string{"build"}, appBuildFlags...), "-o", appPath, ".")
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 			appErr = fmt.Errorf("build app: %v\n%s", err, out)
 		}
 	})
@@ -282,5 +288,159 @@ func TestCLIContext(t *testing.T) {
 	got, ok := cliContext(getenv)
 	if !ok || got["branch"] != "main" || got["tags"] != "{}" {
 		t.Errorf("context %v (ok %v), want branch from the environment and tags from the overflow file", got, ok)
+	}
+}
+
+// appCommand is cdk.json's "app", split into words (it has no quoting).
+func appCommand(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile("cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		App string `json:"app"`
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(file.App)
+}
+
+// stderrLines are the lines of out, without blank ones and Node's own
+// end-of-life banner.
+func stderrLines(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "!!") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+const badSeverityLine = `error: invalid context value scanFailSeverity="bad": use one of CRITICAL, HIGH, MEDIUM, LOW, NONE (NONE disables the check)`
+
+// cdk.json runs a built binary, not go run: a bad value prints exactly the
+// app's line, and a warm run neither relinks nor leaves the binary where git
+// would track it.
+func TestAppCommand(t *testing.T) {
+	command := appCommand(t)
+	if strings.Join(command, " ") != "sh .ci/app" {
+		t.Fatalf("cdk.json's app is %q, want sh .ci/app", strings.Join(command, " "))
+	}
+	if out, err := exec.Command("git", "check-ignore", "-q", ".build/cicd").CombinedOutput(); err != nil {
+		t.Errorf(".build/cicd, where .ci/app builds the app, is not git-ignored: %v %s", err, out)
+	}
+	shellcheck, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Fatal("shellcheck is not installed (Debian package shellcheck; .ci/run installs it)")
+	}
+	if out, err := exec.Command(shellcheck, ".ci/app").CombinedOutput(); err != nil {
+		t.Errorf("shellcheck .ci/app: %v\n%s", err, out)
+	}
+
+	// The binary is appBinary's, built with the same flags. A busy machine
+	// must not turn the up-to-date check into a notice (tested below).
+	run := func(extraEnv ...string) (string, error) {
+		cmd := exec.Command(command[0], command[1:]...)
+		cmd.Env = append(os.Environ(), "CICD_APP_BINARY="+appBinary(t), "CICD_APP_NOTICE_AFTER=600",
+			"CDK_OUTDIR="+t.TempDir(), `CDK_CONTEXT_JSON={"scanFailSeverity":"bad"}`)
+		cmd.Env = append(cmd.Env, extraEnv...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		return stderr.String(), err
+	}
+	stderr, err := run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Errorf("exit: %v, want a non-zero exit code", err)
+	}
+	if lines := stderrLines(stderr); len(lines) != 1 || lines[0] != badSeverityLine {
+		t.Errorf("stderr:\n%s\nwant exactly:\n%s", strings.Join(lines, "\n"), badSeverityLine)
+	}
+	// go build -x lists the commands it runs: none links an up-to-date app.
+	// (go build touches the binary's mtime either way.)
+	stderr, _ = run("GOFLAGS=-x")
+	if strings.Contains(stderr, "/link ") || !strings.Contains(stderr, badSeverityLine) {
+		t.Errorf("a warm run relinked the app, or did not run it:\n%s", stderr)
+	}
+}
+
+// Through the pinned CDK CLI, the app's line comes first; the CLI's own
+// "Subprocess exited" line, which no exit code avoids, is the only other.
+func TestAppCommandThroughCLI(t *testing.T) {
+	root, err := cdktest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := filepath.Join(root, "node_modules", ".bin", "cdk")
+	if _, err := os.Stat(cli); err != nil {
+		t.Fatalf("the CDK CLI is missing: run npm ci (%v)", err)
+	}
+	out := t.TempDir()
+	cmd := exec.Command(cli, "synth", "--no-notices", "--output", out, "-c", "scanFailSeverity=bad")
+	// npx puts node_modules/.bin (Node 24) first on PATH; so does this.
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(root, "node_modules", ".bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"CICD_APP_BINARY="+appBinary(t), "CDK_DISABLE_CLI_TELEMETRY=true")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("cdk synth accepted scanFailSeverity=bad:\n%s%s", stdout.String(), stderr.String())
+	}
+	want := []string{badSeverityLine, "sh .ci/app: Subprocess exited with error 1"}
+	if got := stderrLines(stdout.String() + stderr.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("cdk synth printed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A build that takes more than a few seconds (the first one compiles the
+// CDK's Go bindings for minutes) says so; a quick one prints nothing; a
+// failed one does not run a stale binary. A stand-in go takes the time.
+func TestAppCommandReportsLongBuilds(t *testing.T) {
+	dir := t.TempDir()
+	fakeGo := `#!/bin/sh
+while [ $# -gt 0 ]; do case "$1" in -o) out=$2; shift 2 ;; *) shift ;; esac; done
+sleep "${FAKE_GO_SECONDS:-0}"
+[ -z "${FAKE_GO_FAILS:-}" ] || { echo "./cicd.go:1:1: syntax error" >&2; exit 1; }
+printf '#!/bin/sh\necho "app ran" >&2\n' >"$out" && chmod +x "$out"
+`
+	if err := os.WriteFile(filepath.Join(dir, "go"), []byte(fakeGo), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	notice := "cicd: building the CDK app with Go; the first build compiles the AWS CDK's Go bindings (about 4 minutes on 2 cores), later ones take seconds"
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		want    []string
+		failure bool
+	}{
+		{"slow build", []string{"FAKE_GO_SECONDS=4"}, []string{notice, "app ran"}, false},
+		{"quick build", nil, []string{"app ran"}, false},
+		{"failed build", []string{"FAKE_GO_FAILS=1"}, []string{"./cicd.go:1:1: syntax error", "error: go build failed (above); the CDK app was not run"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command("sh", ".ci/app")
+			cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"),
+				"CICD_APP_BINARY="+filepath.Join(t.TempDir(), "cicd"), "CICD_APP_NOTICE_AFTER=1")
+			cmd.Env = append(cmd.Env, tc.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			start := time.Now()
+			err := cmd.Run()
+			// Run returns once stderr is closed: nothing left behind (a
+			// notice loop asleep for 30 s) holds it.
+			if elapsed := time.Since(start); elapsed > 20*time.Second {
+				t.Errorf(".ci/app took %v: something it started kept stderr open", elapsed)
+			}
+			if (err != nil) != tc.failure {
+				t.Errorf("exit: %v, want failure %v", err, tc.failure)
+			}
+			if got := stderrLines(stderr.String()); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("stderr:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
 	}
 }

@@ -4,6 +4,9 @@
 package build
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -19,24 +22,45 @@ import (
 
 // Exported variables of the build, read by later pipeline actions.
 const (
+	// VarImageTag is the image's tag: the commit's first 12 characters.
 	VarImageTag = "IMAGE_TAG"
+	// VarImageURI is repository:tag.
 	VarImageURI = "IMAGE_URI"
-	// VarImageDigest is the pushed image's digest (sha256:...): what every
-	// environment deploys.
+	// VarImageDigest is the image's digest in the repository, sha256:<64 hex
+	// digits>, for a new push and for a reused image alike.
 	VarImageDigest = "IMAGE_DIGEST"
 	// VarCommitID is set by the pipeline's build action to the source commit.
 	VarCommitID = "COMMIT_ID"
 	// VarGitHubToken carries the optional token from Parameter Store.
 	VarGitHubToken = "GITHUB_TOKEN"
-	// OutputFile is the artifact the ECS deploy action reads.
+	// SecretID is the BuildKit secret that carries the token into docker
+	// build: RUN --mount=type=secret,id=github_token in the Dockerfile.
+	SecretID = "github_token"
+	// OutputFile is the artifact the ECS deploy action reads: the first
+	// container's image definition, the image named by digest.
 	OutputFile = "imagedefinitions.json"
 )
 
-// ImageDefinitionsFile is the file of the build output that names the image
-// (by digest) for one container, for an ECS deploy action.
-func ImageDefinitionsFile(container string) string {
-	return "imagedefinitions-" + container + ".json"
+const definitionsPrefix, definitionsSuffix = "imagedefinitions-", ".json"
+
+// DefinitionsFile is the artifact file with the image definition of one
+// container, written for each of Props.ContainerNames.
+func DefinitionsFile(container string) string {
+	return definitionsPrefix + container + definitionsSuffix
 }
+
+// Platform is the operating system and architecture of the image.
+type Platform string
+
+// Platforms. The build runs on a CodeBuild image of the same architecture,
+// so the image is built natively.
+const (
+	// PlatformAMD64 builds on aws/codebuild/standard:7.0 (LINUX_CONTAINER).
+	PlatformAMD64 Platform = "linux/amd64"
+	// PlatformARM64 builds on aws/codebuild/amazonlinux-aarch64-standard:3.0
+	// (ARM_CONTAINER), for Graviton tasks.
+	PlatformARM64 Platform = "linux/arm64"
+)
 
 // Props configures the build project.
 type Props struct {
@@ -46,8 +70,18 @@ type Props struct {
 	Repository awsecr.IRepository
 	// Key encrypts the build's artifacts and logs.
 	Key awskms.IKey
-	// ContainerName is the container in the task definition that runs the image.
+	// ContainerName is the container in the task definition that runs the
+	// image; its definition is written to OutputFile.
+	// Default: the first of ContainerNames.
 	ContainerName string
+	// ContainerNames, when set, are the containers of every environment's
+	// task definition that run the image: each distinct name gets its own
+	// DefinitionsFile, and the first is also written to OutputFile.
+	// Default: OutputFile only, for ContainerName.
+	ContainerNames []string
+	// Platform of the image, and so of the build.
+	// Default: PlatformAMD64.
+	Platform Platform
 	// LogGroupName is the name of the build log group.
 	LogGroupName string
 	// LogRetention of the build logs.
@@ -91,10 +125,37 @@ func New(scope constructs.Construct, id string, props Props) *Build {
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 
+	containers := distinct(props.ContainerNames)
+	container := props.ContainerName
+	if len(containers) > 0 {
+		if container != "" && container != containers[0] {
+			panic(fmt.Sprintf("build: ContainerName %q is not the first of ContainerNames %q: set one of them", container, containers))
+		}
+		container = containers[0]
+	}
+	platform := props.Platform
+	if platform == "" {
+		platform = PlatformAMD64
+	}
+	image, ok := buildImages[platform]
+	if !ok {
+		panic(fmt.Sprintf("build: platform %q is not supported: use %s or %s", platform, PlatformAMD64, PlatformARM64))
+	}
+
 	env := map[string]*awscodebuild.BuildEnvironmentVariable{
 		"REPOSITORY_URI":  {Value: props.Repository.RepositoryUri()},
 		"REPOSITORY_NAME": {Value: props.Repository.RepositoryName()},
-		"CONTAINER_NAME":  {Value: jsii.String(props.ContainerName)},
+		"CONTAINER_NAME":  {Value: jsii.String(container)},
+		"IMAGE_PLATFORM":  {Value: jsii.String(string(platform))},
+	}
+	artifacts := []string{OutputFile}
+	if len(containers) > 0 {
+		// Container names are letters, digits, hyphens and underscores: a
+		// space separates them.
+		env["CONTAINER_NAMES"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(strings.Join(containers, " "))}
+		for _, name := range containers {
+			artifacts = append(artifacts, DefinitionsFile(name))
+		}
 	}
 	if props.GitHubTokenParameter != "" {
 		// CDK grants ssm:GetParameters on exactly this parameter.
@@ -108,7 +169,7 @@ func New(scope constructs.Construct, id string, props Props) *Build {
 		ProjectName: jsii.String(props.ProjectName),
 		Description: jsii.String("Builds, unit-tests and pushes the service image for " + props.ProjectName),
 		Environment: &awscodebuild.BuildEnvironment{
-			BuildImage:  awscodebuild.LinuxBuildImage_STANDARD_7_0(),
+			BuildImage:  image(),
 			ComputeType: awscodebuild.ComputeType_SMALL,
 			Privileged:  jsii.Bool(true),
 		},
@@ -119,7 +180,7 @@ func New(scope constructs.Construct, id string, props Props) *Build {
 		Logging: &awscodebuild.LoggingOptions{
 			CloudWatch: &awscodebuild.CloudWatchLoggingOptions{LogGroup: logGroup},
 		},
-		BuildSpec: awscodebuild.BuildSpec_FromObjectToYaml(Spec().object()),
+		BuildSpec: awscodebuild.BuildSpec_FromObjectToYaml(Spec().object(artifacts)),
 	})
 
 	props.Repository.GrantPullPush(project)
@@ -147,4 +208,23 @@ func New(scope constructs.Construct, id string, props Props) *Build {
 		},
 		suppress.KeyGrant)
 	return &Build{Construct: this, Project: project, LogGroup: logGroup}
+}
+
+// buildImages are the CodeBuild images of each platform: current
+// AWS-managed images whose architecture is the platform's, so docker build
+// runs natively. The compute type (BUILD_GENERAL1_SMALL) exists for both.
+var buildImages = map[Platform]func() awscodebuild.IBuildImage{
+	PlatformAMD64: awscodebuild.LinuxBuildImage_STANDARD_7_0,
+	PlatformARM64: awscodebuild.LinuxArmBuildImage_AMAZON_LINUX_2023_STANDARD_3_0,
+}
+
+// distinct returns names without repeats, in their first order.
+func distinct(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

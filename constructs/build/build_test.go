@@ -2,6 +2,7 @@ package build_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -28,24 +29,24 @@ const (
 )
 
 // The construct in a throwaway stack with the key and repository it needs,
-// without and with the token, each synthesized once per test binary.
+// each synthesized once per test binary: with the defaults, and with every
+// option (the token, arm64, a container name per environment).
 var (
-	plain     = fixture("build", "")
-	withToken = fixture("build-token", testToken)
+	plain     = fixture("build", build.Props{ContainerName: testContainer})
+	withToken = fixture("build-options", build.Props{
+		GitHubTokenParameter: testToken,
+		Platform:             build.PlatformARM64,
+		ContainerNames:       []string{testContainer, "worker", testContainer},
+	})
 )
 
-func fixture(name, token string) *cdktest.Fixture {
+func fixture(name string, props build.Props) *cdktest.Fixture {
 	return cdktest.NewFixture(name, nil, func(stack awscdk.Stack) {
-		key := awskms.NewKey(stack, jsii.String("Key"), nil)
-		repo := awsecr.NewRepository(stack, jsii.String("Repository"), nil)
-		build.New(stack, "Build", build.Props{
-			ProjectName:          testProject,
-			Repository:           repo,
-			Key:                  key,
-			ContainerName:        testContainer,
-			LogGroupName:         testLogGroup,
-			GitHubTokenParameter: token,
-		})
+		props.ProjectName = testProject
+		props.Repository = awsecr.NewRepository(stack, jsii.String("Repository"), nil)
+		props.Key = awskms.NewKey(stack, jsii.String("Key"), nil)
+		props.LogGroupName = testLogGroup
+		build.New(stack, "Build", props)
 	})
 }
 
@@ -127,8 +128,8 @@ func TestEnvironmentVariables(t *testing.T) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	if got := strings.Join(names, ","); got != "CONTAINER_NAME,REPOSITORY_NAME,REPOSITORY_URI" {
-		t.Fatalf("environment variables %s, want CONTAINER_NAME,REPOSITORY_NAME,REPOSITORY_URI", got)
+	if got := strings.Join(names, ","); got != "CONTAINER_NAME,IMAGE_PLATFORM,REPOSITORY_NAME,REPOSITORY_URI" {
+		t.Fatalf("environment variables %s, want CONTAINER_NAME,IMAGE_PLATFORM,REPOSITORY_NAME,REPOSITORY_URI", got)
 	}
 	for name, v := range vars {
 		if v["Type"] != "PLAINTEXT" {
@@ -253,8 +254,9 @@ func TestRepositoryAccess(t *testing.T) {
 type deployedSpec struct {
 	Version string `yaml:"version"`
 	Env     struct {
-		Shell    string   `yaml:"shell"`
-		Exported []string `yaml:"exported-variables"`
+		Shell     string            `yaml:"shell"`
+		Variables map[string]string `yaml:"variables"`
+		Exported  []string          `yaml:"exported-variables"`
 	} `yaml:"env"`
 	Phases map[string]struct {
 		OnFailure string   `yaml:"on-failure"`
@@ -304,11 +306,82 @@ func TestDeployedBuildspecIsSpec(t *testing.T) {
 			t.Errorf("%s on-failure %q, want ABORT", name, got.Phases[name].OnFailure)
 		}
 	}
-	if !reflect.DeepEqual(got.Env.Exported, []string{build.VarImageTag, build.VarImageURI}) {
-		t.Errorf("exported variables %v, want IMAGE_TAG and IMAGE_URI", got.Env.Exported)
+	if !reflect.DeepEqual(got.Env.Exported, []string{build.VarImageTag, build.VarImageURI, build.VarImageDigest}) {
+		t.Errorf("exported variables %v, want IMAGE_TAG, IMAGE_URI and IMAGE_DIGEST", got.Env.Exported)
+	}
+	if !reflect.DeepEqual(got.Env.Variables, want.Variables) || got.Env.Variables["DOCKER_BUILDKIT"] != "1" {
+		t.Errorf("buildspec variables %v, want %v with DOCKER_BUILDKIT=1 (docker build --secret needs BuildKit)", got.Env.Variables, want.Variables)
 	}
 	if !reflect.DeepEqual(got.Artifacts.Files, []string{build.OutputFile}) {
 		t.Errorf("artifact files %v, want %s", got.Artifacts.Files, build.OutputFile)
+	}
+}
+
+// Each platform builds on a CodeBuild image of its own architecture, so
+// docker build runs natively and a Graviton task gets an arm64 image.
+func TestPlatform(t *testing.T) {
+	for _, tc := range []struct {
+		fixture                       *cdktest.Fixture
+		typ, image, compute, platform string
+	}{
+		{plain, "LINUX_CONTAINER", "aws/codebuild/standard:7.0", "BUILD_GENERAL1_SMALL", "linux/amd64"},
+		{withToken, "ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0", "BUILD_GENERAL1_SMALL", "linux/arm64"},
+	} {
+		tpl, j := tc.fixture.Template(t)
+		tpl.HasResourceProperties(jsii.String("AWS::CodeBuild::Project"), map[string]any{
+			"Environment": assertions.Match_ObjectLike(&map[string]any{
+				"Type": tc.typ, "Image": tc.image, "ComputeType": tc.compute, "PrivilegedMode": true,
+			}),
+		})
+		if got := envVars(t, j)["IMAGE_PLATFORM"]["Value"]; got != tc.platform {
+			t.Errorf("IMAGE_PLATFORM=%v, want %s", got, tc.platform)
+		}
+	}
+}
+
+func TestContainerNames(t *testing.T) {
+	_, j := withToken.Template(t)
+	vars := envVars(t, j)
+	if got := vars["CONTAINER_NAME"]["Value"]; got != testContainer {
+		t.Errorf("CONTAINER_NAME=%v, want the first of ContainerNames, %s", got, testContainer)
+	}
+	if got := vars["CONTAINER_NAMES"]["Value"]; got != testContainer+" worker" {
+		t.Errorf("CONTAINER_NAMES=%v, want each name once: %q", got, testContainer+" worker")
+	}
+	want := []string{build.OutputFile, "imagedefinitions-" + testContainer + ".json", "imagedefinitions-worker.json"}
+	if got := buildspec(t, j).Artifacts.Files; !reflect.DeepEqual(got, want) {
+		t.Errorf("artifact files %v, want %v", got, want)
+	}
+	if got := build.DefinitionsFile("worker"); got != "imagedefinitions-worker.json" {
+		t.Errorf("DefinitionsFile(worker) = %s", got)
+	}
+	_, plainJSON := plain.Template(t)
+	if _, ok := envVars(t, plainJSON)["CONTAINER_NAMES"]; ok {
+		t.Error("CONTAINER_NAMES set although no ContainerNames were given")
+	}
+}
+
+// A bad prop fails where the construct is made, with one line naming it.
+func TestBadProps(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		props build.Props
+		want  string
+	}{
+		{"unknown platform", build.Props{ContainerName: "app", Platform: "linux/386"}, `build: platform "linux/386" is not supported: use linux/amd64 or linux/arm64`},
+		{"two first containers", build.Props{ContainerName: "app", ContainerNames: []string{"web"}}, `build: ContainerName "app" is not the first of ContainerNames ["web"]: set one of them`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stack := cdktest.NewStack(t)
+			tc.props.Repository = awsecr.NewRepository(stack, jsii.String("Repository"), nil)
+			tc.props.Key = awskms.NewKey(stack, jsii.String("Key"), nil)
+			defer func() {
+				if got := fmt.Sprint(recover()); got != tc.want {
+					t.Errorf("panic %q, want %q", got, tc.want)
+				}
+			}()
+			build.New(stack, "Build", tc.props)
+		})
 	}
 }
 

@@ -37,7 +37,17 @@ const (
 	commitID  = "0123456789abcdef0123456789abcdef01234567"
 	commitTag = "0123456789ab"
 	resolved  = "fedcba9876543210fedcba9876543210fedcba98"
+	// The digests the stand-in registry reports: of an image that was
+	// already there, and of the one just pushed.
+	existingDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	pushedDigest   = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	// A token as Parameter Store hands it to the build.
+	tokenValue = "ghp_tokenValueThatMustNotLeak0123456789"
 )
+
+// describeImages is the existence and digest query, as the stand-in logs it.
+const describeImages = "aws ecr describe-images --repository-name " + repoName + " --image-ids imageTag=" + commitTag +
+	" --query imageDetails[0].imageDigest --output text"
 
 const dockerfileWithTests = `FROM public.ecr.aws/docker/library/golang:1.26 AS build
 COPY . /src
@@ -54,6 +64,9 @@ FROM build
 // Stand-ins record "name args..." to $FAKE_LOG, one line a call. docker
 // login reads its password before it records the call, so the order of the
 // log is that of the calls even though aws and docker run in one pipeline.
+// docker build records in $FAKE_SECRETS what each BuildKit secret read from
+// its environment, as BuildKit does with --secret id=ID,env=NAME; docker push
+// makes the image exist for aws ecr describe-images.
 const fakeDocker = `#!/usr/bin/env bash
 [ "$1" != login ] || password=$(cat)
 printf 'docker' >>"$FAKE_LOG"; printf ' %s' "$@" >>"$FAKE_LOG"; echo >>"$FAKE_LOG"
@@ -61,27 +74,52 @@ case "$1" in
 login)
   [ "$password" = fake-ecr-password ] || { echo "docker: login without the ECR password" >&2; exit 1; } ;;
 build)
-  if [ "$2 $3" = "--target test" ]; then
+  shift
+  target=""
+  while [ $# -gt 1 ]; do
+    case "$1" in
+    --target) target=$2; shift 2 ;;
+    --platform | --tag) shift 2 ;;
+    --secret)
+      [ "${DOCKER_BUILDKIT:-}" = 1 ] || { echo "docker: --secret requires BuildKit" >&2; exit 1; }
+      id=${2#id=}; id=${id%%,*}; name=${2##*,env=}
+      printf '%s=%s\n' "$id" "${!name:-}" >>"$FAKE_SECRETS"; shift 2 ;;
+    *) echo "docker: unexpected build option $1" >&2; exit 2 ;;
+    esac
+  done
+  [ "$1" = . ] || { echo "docker: build context $1, want ." >&2; exit 2; }
+  if [ "$target" = test ]; then
     [ -z "${FAKE_TESTS_FAIL:-}" ] || { echo "--- FAIL: TestService"; exit 1; }
   else
     [ -z "${FAKE_BUILD_FAILS:-}" ] || { echo "docker: build failed" >&2; exit 1; }
   fi ;;
 push)
-  [ -z "${FAKE_PUSH_FAILS:-}" ] || { echo "docker: push failed" >&2; exit 1; } ;;
+  [ -z "${FAKE_PUSH_FAILS:-}" ] || { echo "docker: push failed" >&2; exit 1; }
+  touch "$FAKE_PUSHED" ;;
 *)
   echo "docker: unexpected call: $*" >&2; exit 2 ;;
 esac
 `
 
+// The stand-in registry answers the digest query (--query
+// imageDetails[0].imageDigest --output text) with the digest alone, as the
+// AWS CLI does. FAKE_IMAGE is the image's state before the build; after a
+// push it exists with pushedDigest, unless FAKE_AFTER_PUSH says otherwise.
 const fakeAWS = `#!/usr/bin/env bash
 printf 'aws' >>"$FAKE_LOG"; printf ' %s' "$@" >>"$FAKE_LOG"; echo >>"$FAKE_LOG"
 case "$1 $2" in
 "ecr get-login-password")
   echo fake-ecr-password ;;
 "ecr describe-images")
-  case "${FAKE_IMAGE:-missing}" in
+  state=${FAKE_IMAGE:-missing} digest=${FAKE_DIGEST:-` + existingDigest + `}
+  if [ -e "$FAKE_PUSHED" ]; then state=${FAKE_AFTER_PUSH:-exists} digest=${FAKE_DIGEST:-` + pushedDigest + `}; fi
+  case "$*" in
+  *"--query imageDetails[0].imageDigest --output text"*) ;;
+  *) echo "aws: describe-images without the digest query: $*" >&2; exit 2 ;;
+  esac
+  case "$state" in
   exists)
-    echo '{"imageDetails":[{"imageDigest":"sha256:1111","imageTags":["tag"]}]}' ;;
+    echo "$digest" ;;
   missing)
     echo "An error occurred (ImageNotFoundException) when calling the DescribeImages operation: The image with imageId {imageDigest:'null', imageTag:'tag'} does not exist" >&2
     exit 254 ;;
@@ -99,17 +137,17 @@ esac
 const session = `. "$SESSION_STATE"
 cd "$(cat "$SESSION_DIR")" || exit 1
 __save() {
-  local __rc=$? __v __line __flags
+  local __rc=$? __v
+  # No command substitution per variable: a fork each would make every
+  # command of the harness take most of a second.
   for __v in $(compgen -v); do
     case "$__v" in
     BASH* | SHELLOPTS | PIPESTATUS | FUNCNAME | GROUPS | DIRSTACK | SHLVL | PWD | OLDPWD | _ | \
       RANDOM | SRANDOM | SECONDS | LINENO | HISTCMD | EPOCHSECONDS | EPOCHREALTIME | PPID | UID | EUID | \
       COMP_WORDBREAKS | OPTIND | OPTERR | IFS | PS1 | PS2 | PS4 | CODEBUILD_BUILD_SUCCEEDING | SESSION_* | __*) continue ;;
     esac
-    __line=$(declare -p "$__v" 2>/dev/null) || continue
-    __flags=${__line#declare -}
-    case "${__flags%% *}" in *r*) continue ;; esac
-    printf '%s\n' "$__line"
+    case "${!__v@a}" in *r*) continue ;; esac
+    declare -p "$__v" 2>/dev/null
   done >"$SESSION_STATE"
   pwd >"$SESSION_DIR"
   env -0 >"$SESSION_ENV"
@@ -139,7 +177,9 @@ type result struct {
 	calls     []string // docker and aws calls, in order
 	output    string   // stdout and stderr of every command
 	exported  map[string]string
-	artifact  []byte // imagedefinitions.json, nil when absent
+	artifact  []byte            // imagedefinitions.json, nil when absent
+	files     map[string][]byte // every imagedefinitions*.json, by name
+	secrets   []string          // id=value of each BuildKit secret docker build read
 }
 
 func (r result) String() string {
@@ -157,8 +197,8 @@ func (r result) called(prefix string) int {
 }
 
 // deployedPhases are the phases of the synthesized project, in the order
-// CodeBuild runs them.
-func deployedPhases(t *testing.T) ([]phase, []string) {
+// CodeBuild runs them, and the buildspec's environment.
+func deployedPhases(t *testing.T) ([]phase, deployedSpec) {
 	t.Helper()
 	_, j := plain.Template(t)
 	spec := buildspec(t, j)
@@ -168,7 +208,7 @@ func deployedPhases(t *testing.T) ([]phase, []string) {
 			phases = append(phases, phase{name: name, onFailure: p.OnFailure, commands: p.Commands})
 		}
 	}
-	return phases, spec.Env.Exported
+	return phases, spec
 }
 
 func runBuild(t *testing.T, sc scenario) result {
@@ -176,7 +216,8 @@ func runBuild(t *testing.T, sc scenario) result {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Fatal("bash is needed to run the buildspec")
 	}
-	phases, exportedNames := deployedPhases(t)
+	phases, spec := deployedPhases(t)
+	exportedNames := spec.Env.Exported
 	dir := t.TempDir()
 	bin, src := filepath.Join(dir, "bin"), filepath.Join(dir, "src")
 	for _, d := range []string{bin, src} {
@@ -194,9 +235,10 @@ func runBuild(t *testing.T, sc scenario) result {
 	if sc.dockerfile != "" {
 		write(filepath.Join(src, "Dockerfile"), sc.dockerfile, 0o644)
 	}
-	log := filepath.Join(dir, "calls.log")
+	log, secrets := filepath.Join(dir, "calls.log"), filepath.Join(dir, "secrets")
 	state, cwd, envFile := filepath.Join(dir, "state"), filepath.Join(dir, "cwd"), filepath.Join(dir, "env")
 	write(log, "", 0o644)
+	write(secrets, "", 0o644)
 	write(state, "", 0o644)
 	write(cwd, src, 0o644)
 
@@ -205,6 +247,8 @@ func runBuild(t *testing.T, sc scenario) result {
 		"PATH":                              bin + ":/usr/local/bin:/usr/bin:/bin",
 		"HOME":                              dir,
 		"FAKE_LOG":                          log,
+		"FAKE_SECRETS":                      secrets,
+		"FAKE_PUSHED":                       filepath.Join(dir, "pushed"),
 		"SESSION_STATE":                     state,
 		"SESSION_DIR":                       cwd,
 		"SESSION_ENV":                       envFile,
@@ -214,9 +258,14 @@ func runBuild(t *testing.T, sc scenario) result {
 		"REPOSITORY_URI":                    repoURI,
 		"REPOSITORY_NAME":                   repoName,
 		"CONTAINER_NAME":                    testContainer,
+		"IMAGE_PLATFORM":                    "linux/amd64",
 		build.VarCommitID:                   commitID,
 	}
 	for k, v := range sc.env {
+		base[k] = v
+	}
+	// The buildspec's own variables win over the project's.
+	for k, v := range spec.Env.Variables {
 		base[k] = v
 	}
 
@@ -288,20 +337,44 @@ func runBuild(t *testing.T, sc scenario) result {
 	if a, err := os.ReadFile(filepath.Join(src, build.OutputFile)); err == nil {
 		res.artifact = a
 	}
+	res.files = map[string][]byte{}
+	definitions, err := filepath.Glob(filepath.Join(src, "imagedefinitions*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range definitions {
+		if data, err := os.ReadFile(path); err == nil {
+			res.files[filepath.Base(path)] = data
+		}
+	}
+	if data, err := os.ReadFile(secrets); err == nil {
+		res.secrets = strings.Fields(string(data))
+	}
 	return res
 }
 
 // imageDefinitions parses the artifact the ECS deploy action reads.
 func imageDefinitions(t *testing.T, r result) []map[string]any {
 	t.Helper()
-	if r.artifact == nil {
-		t.Fatalf("no %s\n%s", build.OutputFile, r)
+	return definitionsFile(t, r, build.OutputFile)
+}
+
+func definitionsFile(t *testing.T, r result, name string) []map[string]any {
+	t.Helper()
+	data, ok := r.files[name]
+	if !ok {
+		t.Fatalf("no %s\n%s", name, r)
 	}
 	var defs []map[string]any
-	if err := json.Unmarshal(r.artifact, &defs); err != nil {
-		t.Fatalf("%s is not JSON: %v: %s", build.OutputFile, err, r.artifact)
+	if err := json.Unmarshal(data, &defs); err != nil {
+		t.Fatalf("%s is not JSON: %v: %s", name, err, data)
 	}
 	return defs
+}
+
+// pinned is the image definition of container, by digest.
+func pinned(container, digest string) []map[string]any {
+	return []map[string]any{{"name": container, "imageUri": repoURI + "@" + digest}}
 }
 
 func TestBuildspecNewCommit(t *testing.T) {
@@ -313,19 +386,25 @@ func TestBuildspecNewCommit(t *testing.T) {
 	want := []string{
 		"aws ecr get-login-password --region eu-west-1",
 		"docker login --username AWS --password-stdin " + registry,
-		"aws ecr describe-images --repository-name " + repoName + " --image-ids imageTag=" + commitTag,
-		"docker build --target test .",
-		"docker build --tag " + repoURI + ":" + commitTag + " .",
+		describeImages,
+		"docker build --platform linux/amd64 --target test .",
+		"docker build --platform linux/amd64 --tag " + repoURI + ":" + commitTag + " .",
 		"docker push " + repoURI + ":" + commitTag,
+		describeImages,
 	}
 	if !reflect.DeepEqual(r.calls, want) {
 		t.Errorf("calls\n  %s\nwant\n  %s", strings.Join(r.calls, "\n  "), strings.Join(want, "\n  "))
 	}
-	wantDefs := []map[string]any{{"name": testContainer, "imageUri": repoURI + ":" + commitTag}}
-	if defs := imageDefinitions(t, r); !reflect.DeepEqual(defs, wantDefs) {
-		t.Errorf("%s is %s, want %v", build.OutputFile, r.artifact, wantDefs)
+	// The deploy actions get the pushed image by digest.
+	if defs := imageDefinitions(t, r); !reflect.DeepEqual(defs, pinned(testContainer, pushedDigest)) {
+		t.Errorf("%s is %s, want %v", build.OutputFile, r.artifact, pinned(testContainer, pushedDigest))
 	}
-	wantExported := map[string]string{build.VarImageTag: commitTag, build.VarImageURI: repoURI + ":" + commitTag}
+	if len(r.files) != 1 {
+		t.Errorf("image definition files %v, want only %s without ContainerNames", r.files, build.OutputFile)
+	}
+	wantExported := map[string]string{
+		build.VarImageTag: commitTag, build.VarImageURI: repoURI + ":" + commitTag, build.VarImageDigest: pushedDigest,
+	}
 	if !reflect.DeepEqual(r.exported, wantExported) {
 		t.Errorf("exported variables %v, want %v", r.exported, wantExported)
 	}
@@ -339,8 +418,8 @@ func TestBuildspecOrder(t *testing.T) {
 	for _, o := range []struct{ first, then string }{
 		{"docker login", "docker build"},
 		{"aws ecr describe-images", "docker build"},
-		{"docker build --target test", "docker build --tag"},
-		{"docker build --target test", "docker push"},
+		{"docker build --platform linux/amd64 --target test", "docker build --platform linux/amd64 --tag"},
+		{"docker build --platform linux/amd64 --target test", "docker push"},
 	} {
 		a, b := r.called(o.first), r.called(o.then)
 		if a < 0 || b < 0 || a > b {
@@ -418,12 +497,130 @@ func TestBuildspecRerunReusesImage(t *testing.T) {
 	if r.called("docker build") >= 0 || r.called("docker push") >= 0 {
 		t.Errorf("the re-run built or pushed the existing image again (the tag is immutable)\n%s", r)
 	}
-	wantDefs := []map[string]any{{"name": testContainer, "imageUri": repoURI + ":" + commitTag}}
-	if defs := imageDefinitions(t, r); !reflect.DeepEqual(defs, wantDefs) {
-		t.Errorf("%s is %s, want %v", build.OutputFile, r.artifact, wantDefs)
+	// The digest of the image that is there, read by the existence check.
+	if defs := imageDefinitions(t, r); !reflect.DeepEqual(defs, pinned(testContainer, existingDigest)) {
+		t.Errorf("%s is %s, want %v", build.OutputFile, r.artifact, pinned(testContainer, existingDigest))
 	}
-	if r.exported[build.VarImageTag] != commitTag {
-		t.Errorf("exported variables %v, want IMAGE_TAG=%s", r.exported, commitTag)
+	if r.exported[build.VarImageTag] != commitTag || r.exported[build.VarImageDigest] != existingDigest {
+		t.Errorf("exported variables %v, want IMAGE_TAG=%s and IMAGE_DIGEST=%s", r.exported, commitTag, existingDigest)
+	}
+	if n := strings.Count(strings.Join(r.calls, "\n"), describeImages); n != 1 {
+		t.Errorf("the digest was queried %d times, want once (by the existence check)\n%s", n, r)
+	}
+}
+
+// With a container name per environment, each distinct name gets its own
+// file and the first is also in imagedefinitions.json, all by digest.
+func TestBuildspecContainerNames(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		image, digest string
+	}{
+		"new commit": {"missing", pushedDigest},
+		"re-run":     {"exists", existingDigest},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := runBuild(t, scenario{dockerfile: dockerfileWithTests, env: map[string]string{
+				"FAKE_IMAGE": tc.image, "CONTAINER_NAME": "web", "CONTAINER_NAMES": "web worker",
+			}})
+			if !r.succeeded {
+				t.Fatalf("the build failed\n%s", r)
+			}
+			want := map[string][]map[string]any{
+				build.OutputFile:                pinned("web", tc.digest),
+				build.DefinitionsFile("web"):    pinned("web", tc.digest),
+				build.DefinitionsFile("worker"): pinned("worker", tc.digest),
+			}
+			if len(r.files) != len(want) {
+				t.Errorf("image definition files %v, want %d", r.files, len(want))
+			}
+			for file, defs := range want {
+				if got := definitionsFile(t, r, file); !reflect.DeepEqual(got, defs) {
+					t.Errorf("%s is %s, want %v", file, r.files[file], defs)
+				}
+			}
+		})
+	}
+}
+
+// The token reaches docker build as a BuildKit secret read from the
+// environment: never in a command line, never a build argument (those are
+// kept in the image's history), and only when there is one.
+func TestBuildspecGitHubTokenIsABuildKitSecret(t *testing.T) {
+	t.Parallel()
+	r := runBuild(t, scenario{dockerfile: dockerfileWithTests, env: map[string]string{build.VarGitHubToken: tokenValue}})
+	if !r.succeeded {
+		t.Fatalf("the build failed\n%s", r)
+	}
+	secret := "--secret id=" + build.SecretID + ",env=" + build.VarGitHubToken
+	builds := 0
+	for _, c := range r.calls {
+		if !strings.HasPrefix(c, "docker build ") {
+			continue
+		}
+		builds++
+		if !strings.Contains(c, " "+secret+" ") {
+			t.Errorf("%q does not pass the token as %s", c, secret)
+		}
+	}
+	if builds != 2 {
+		t.Errorf("%d docker builds, want 2 (the test stage and the image)\n%s", builds, r)
+	}
+	if want := []string{build.SecretID + "=" + tokenValue, build.SecretID + "=" + tokenValue}; !reflect.DeepEqual(r.secrets, want) {
+		t.Errorf("BuildKit secrets read %q, want the token in both builds", r.secrets)
+	}
+	for _, where := range []string{strings.Join(r.calls, "\n"), r.output} {
+		if strings.Contains(where, tokenValue) {
+			t.Errorf("the token's value is in a command line or the build log:\n%s", r)
+		}
+		if strings.Contains(where, "--build-arg") {
+			t.Errorf("a build argument is passed:\n%s", r)
+		}
+	}
+
+	plain := runBuild(t, scenario{dockerfile: dockerfileWithTests})
+	if strings.Contains(strings.Join(plain.calls, "\n"), "--secret") || len(plain.secrets) > 0 {
+		t.Errorf("a secret is passed although there is no token\n%s", plain)
+	}
+}
+
+func TestBuildspecPlatform(t *testing.T) {
+	t.Parallel()
+	r := runBuild(t, scenario{dockerfile: dockerfileWithTests, env: map[string]string{"IMAGE_PLATFORM": "linux/arm64"}})
+	if !r.succeeded {
+		t.Fatalf("the build failed\n%s", r)
+	}
+	for _, call := range []string{
+		"docker build --platform linux/arm64 --target test .",
+		"docker build --platform linux/arm64 --tag " + repoURI + ":" + commitTag + " .",
+	} {
+		if r.called(call) < 0 {
+			t.Errorf("no %q\n%s", call, r)
+		}
+	}
+}
+
+// Without a digest there is nothing to promote: the build fails after the
+// push and writes no image definitions.
+func TestBuildspecDigestUnreadable(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"query denied after the push": {map[string]string{"FAKE_AFTER_PUSH": "denied"}, "was pushed but its digest cannot be read: An error occurred (AccessDeniedException)"},
+		"not a digest":                {map[string]string{"FAKE_DIGEST": "None"}, `the digest of ` + repoURI + ":" + commitTag + ` is "None", not sha256:<64 hex digits>`},
+		"reused image, short digest":  {map[string]string{"FAKE_IMAGE": "exists", "FAKE_DIGEST": "sha256:1234"}, `is "sha256:1234", not sha256:<64 hex digits>`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := runBuild(t, scenario{dockerfile: dockerfileWithTests, env: tc.env})
+			if r.succeeded || len(r.files) > 0 {
+				t.Fatalf("the build succeeded or wrote image definitions without a digest\n%s", r)
+			}
+			if !strings.Contains(r.output, "error: ") || !strings.Contains(r.output, tc.want) {
+				t.Errorf("no clear error containing %q\n%s", tc.want, r)
+			}
+		})
 	}
 }
 
@@ -465,7 +662,8 @@ func TestBuildspecShellcheck(t *testing.T) {
 	var script strings.Builder
 	script.WriteString("#!/usr/bin/env bash\n")
 	script.WriteString("# Set by CodeBuild: the project's environment variables and CodeBuild's own.\n")
-	script.WriteString("export REPOSITORY_URI REPOSITORY_NAME CONTAINER_NAME " + build.VarCommitID +
+	script.WriteString("export REPOSITORY_URI REPOSITORY_NAME CONTAINER_NAME CONTAINER_NAMES IMAGE_PLATFORM " +
+		build.VarCommitID + " " + build.VarGitHubToken +
 		" AWS_DEFAULT_REGION CODEBUILD_RESOLVED_SOURCE_VERSION CODEBUILD_BUILD_SUCCEEDING\n")
 	for _, p := range phases {
 		fmt.Fprintf(&script, "\n# %s\n", p.name)

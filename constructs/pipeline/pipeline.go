@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscodepipeline"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscodepipelineactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
@@ -54,6 +55,15 @@ type Source struct {
 	ConnectionArn string
 	// Owner and Repo of the connected repository (SourceConnection).
 	Owner, Repo string
+}
+
+// Repository names the source repository as people know it: the CodeCommit
+// repository's name, or owner/repo.
+func (s Source) Repository() string {
+	if s.Provider == SourceConnection {
+		return s.Owner + "/" + s.Repo
+	}
+	return s.RepositoryName
 }
 
 // Props configures the pipeline.
@@ -375,8 +385,10 @@ func (p *Pipeline) sourceAction(src Source, output awscodepipeline.Artifact) (aw
 		// CDK grants codestar-connections:UseConnection. A connection ARN of
 		// the newer codeconnections service needs that prefix instead, so the
 		// action gets its own role with the statement that matches the ARN.
+		// Only the pipeline's role assumes it (CDK's default for a role it
+		// makes trusts the whole account).
 		role := awsiam.NewRole(p.Construct, jsii.String("SourceRole"), &awsiam.RoleProps{
-			AssumedBy:   awsiam.NewAccountRootPrincipal(),
+			AssumedBy:   awsiam.NewArnPrincipal(awscdk.Lazy_String(&pipelineRoleArn{p}, nil)),
 			Description: jsii.String("Source action of " + src.Owner + "/" + src.Repo),
 		})
 		if prefix := ConnectionService(src.ConnectionArn); prefix != "codestar-connections" {
@@ -404,7 +416,11 @@ func (p *Pipeline) sourceAction(src Source, output awscodepipeline.Artifact) (aw
 		RepositoryName: jsii.String(src.RepositoryName),
 		Description:    jsii.String("Source of the service delivered by pipeline " + src.RepositoryName),
 	})
-	repo.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN)
+	// Kept when the stack is deleted or the repository replaced (it holds
+	// the source), but removed when the stack's first create rolls back, so
+	// a failed first deploy does not leave its fixed name behind.
+	repo.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE)
+	awscdk.Aspects_Of(repo).Add(&branchesOnly{ruleSuffix: "EventRule"}, &awscdk.AspectOptions{Priority: awscdk.AspectPriority_MUTATING()})
 	p.Repository = repo
 	action := awscodepipelineactions.NewCodeCommitSourceAction(&awscodepipelineactions.CodeCommitSourceActionProps{
 		ActionName: jsii.String("Checkout"),
@@ -416,6 +432,36 @@ func (p *Pipeline) sourceAction(src Source, output awscodepipeline.Artifact) (aw
 		VariablesNamespace: jsii.String(SourceNamespace),
 	})
 	return action, action.Variables().CommitId
+}
+
+// pipelineRoleArn is the ARN of the pipeline's role, read when the template
+// is written: the source action's role is made before the pipeline.
+type pipelineRoleArn struct{ p *Pipeline }
+
+func (r *pipelineRoleArn) Produce() *string {
+	if r.p.Pipeline == nil {
+		panic("pipeline: the source action's role is trusted by the pipeline's role, but Pipeline.Pipeline was never set")
+	}
+	return r.p.Pipeline.Role().RoleArn()
+}
+
+// branchesOnly narrows the rule that the CodeCommit source action adds to
+// the repository (a push to the branch) to branches: CodeCommit sends the
+// same event for a tag, so a tag named like the branch would start the
+// pipeline too. It runs as an aspect because the rule is made when the
+// pipeline binds the action, after the action is returned.
+type branchesOnly struct {
+	// ruleSuffix ends the ID CDK gives the source action's rule:
+	// "<pipeline><branch>EventRule".
+	ruleSuffix string
+}
+
+func (b *branchesOnly) Visit(node constructs.IConstruct) {
+	if rule, ok := node.(awsevents.Rule); ok && strings.HasSuffix(*rule.Node().Id(), b.ruleSuffix) {
+		rule.AddEventPattern(&awsevents.EventPattern{
+			Detail: &map[string]interface{}{"referenceType": []string{"branch"}},
+		})
+	}
 }
 
 // ConnectionService returns the IAM service prefix of a connection ARN:

@@ -175,23 +175,32 @@ func TestCodeCommitSource(t *testing.T) {
 		t.Fatalf("want one repository per CodeCommit pipeline (2), found %d", len(repos))
 	}
 	for id, repo := range repos {
-		if repo["DeletionPolicy"] != "Retain" || repo["UpdateReplacePolicy"] != "Retain" {
-			t.Errorf("%s is not retained: deleting the stack would delete the source", id)
+		// Retained on delete and replacement (it holds the source), not when
+		// the first create rolls back: that would block every retry.
+		if repo["DeletionPolicy"] != "RetainExceptOnCreate" || repo["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want RetainExceptOnCreate and Retain",
+				id, repo["DeletionPolicy"], repo["UpdateReplacePolicy"])
 		}
 	}
 	source := cdktest.JSON(actions(pipelines(t)["p-codecommit"])["Source"][0]["Configuration"])
 	if !strings.Contains(source, `"BranchName":"main"`) || !strings.Contains(source, `"PollForSourceChanges":false`) {
 		t.Errorf("source configuration %s, want branch main triggered by events", source)
 	}
-	found := false
-	for _, r := range cdktest.Resources(tpl, "AWS::Events::Rule") {
-		pattern := cdktest.JSON(r["Properties"].(map[string]any)["EventPattern"])
-		if strings.Contains(pattern, `"source":["aws.codecommit"]`) && strings.Contains(pattern, `"referenceName":["main"]`) {
-			found = true
+	rules := 0
+	for id, r := range cdktest.Resources(tpl, "AWS::Events::Rule") {
+		pattern := r["Properties"].(map[string]any)["EventPattern"].(map[string]any)
+		if cdktest.JSON(pattern["source"]) != `["aws.codecommit"]` {
+			continue
+		}
+		rules++
+		// A tag named main must not start the pipeline: branches only.
+		want := `{"event":["referenceCreated","referenceUpdated"],"referenceName":["main"],"referenceType":["branch"]}`
+		if got := cdktest.JSON(pattern["detail"]); got != want {
+			t.Errorf("%s matches %s, want %s", id, got, want)
 		}
 	}
-	if !found {
-		t.Error("no EventBridge rule starts the pipeline on a push to main")
+	if rules != 1 {
+		t.Errorf("%d CodeCommit rules, want one that starts the pipeline on a push to main", rules)
 	}
 }
 
@@ -237,6 +246,29 @@ func TestConnectionSource(t *testing.T) {
 	}
 	for prefix, action := range want {
 		t.Errorf("the %s source role is not granted %s", prefix, action)
+	}
+
+	// The source role is assumed by the pipeline's role, not by anyone in
+	// the account.
+	roles := cdktest.Resources(tpl, "AWS::IAM::Role")
+	for _, prefix := range []string{"Connection", "Legacy"} {
+		var source, pipelineRole string
+		for id := range roles {
+			switch {
+			case strings.HasPrefix(id, prefix+"SourceRole"):
+				source = id
+			case strings.HasPrefix(id, prefix+"PipelineRole"):
+				pipelineRole = id
+			}
+		}
+		if source == "" || pipelineRole == "" {
+			t.Fatalf("%s: source role %q or pipeline role %q not found", prefix, source, pipelineRole)
+		}
+		trust := cdktest.JSON(roles[source]["Properties"].(map[string]any)["AssumeRolePolicyDocument"])
+		want := `{"Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"AWS":{"Fn::GetAtt":["` + pipelineRole + `","Arn"]}}}],"Version":"2012-10-17"}`
+		if trust != want {
+			t.Errorf("%s trusts %s\nwant only the pipeline role: %s", source, trust, want)
+		}
 	}
 }
 

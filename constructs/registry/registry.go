@@ -43,7 +43,9 @@ func New(scope constructs.Construct, id string, props Props) *Registry {
 		ImageTagMutability: awsecr.TagMutability_IMMUTABLE,
 		Encryption:         awsecr.RepositoryEncryption_KMS(),
 		EncryptionKey:      props.Key,
-		RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
+		// Kept when the stack is deleted or the repository replaced; removed
+		// when the first create rolls back, so its fixed name is free again.
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
 		LifecycleRules: &[]*awsecr.LifecycleRule{{
 			Description:   jsii.String("Keep the last " + strconv.Itoa(keep) + " images"),
 			MaxImageCount: jsii.Number(keep),

@@ -40,8 +40,8 @@ func TestRepository(t *testing.T) {
 		if got, _ := json.Marshal(props["EncryptionConfiguration"]); !strings.Contains(string(got), `"EncryptionType":"KMS","KmsKey":{"Fn::GetAtt":["Key`) {
 			t.Errorf("encryption %s, want the stack's KMS key", got)
 		}
-		if repo["DeletionPolicy"] != "Retain" || repo["UpdateReplacePolicy"] != "Retain" {
-			t.Errorf("%s is not retained", id)
+		if repo["DeletionPolicy"] != "RetainExceptOnCreate" || repo["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want RetainExceptOnCreate and Retain", id, repo["DeletionPolicy"], repo["UpdateReplacePolicy"])
 		}
 		var policy struct {
 			Rules []struct {

@@ -54,6 +54,9 @@ type Props struct {
 	// reads as GITHUB_TOKEN.
 	// Default: no token.
 	GitHubTokenParameter string
+	// Platform of the image: what the ECS tasks run on.
+	// Default: linux/amd64.
+	Platform build.Platform
 	// ReplicationBuckets hold the artifacts of the environments in regions
 	// other than the pipeline's, by region (see the replication package).
 	// Default: none; every environment is in the pipeline's region.
@@ -137,14 +140,23 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 		Key:         key,
 		Email:       props.NotificationEmail,
 	})
-	s.Build = build.New(this, "Build", build.Props{
+	buildProps := build.Props{
 		ProjectName:          names.Project,
 		Repository:           s.Registry.Repository,
 		Key:                  key,
 		ContainerName:        envs[0].ContainerName,
+		Platform:             props.Platform,
 		LogGroupName:         names.BuildLogGroup(),
 		GitHubTokenParameter: props.GitHubTokenParameter,
-	})
+	}
+	if !props.SingleEnvironmentStages {
+		// One image definitions file per container name: each environment's
+		// deploy reads the one of its container.
+		for _, e := range envs {
+			buildProps.ContainerNames = append(buildProps.ContainerNames, e.ContainerName)
+		}
+	}
+	s.Build = build.New(this, "Build", buildProps)
 	s.Validator = validator.New(this, "Validator", validator.Props{
 		FunctionName:     names.Validator,
 		Environment:      envs[0].Name,
@@ -167,7 +179,7 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 			DeployRole:      e.DeployRole,
 		}
 		if !props.SingleEnvironmentStages {
-			stages[i].ImageFile = build.ImageDefinitionsFile(e.ContainerName)
+			stages[i].ImageFile = build.DefinitionsFile(e.ContainerName)
 			stages[i].Verify = pipeline.Target{Cluster: e.ClusterName, Service: e.ServiceName, Container: e.ContainerName,
 				Account: e.Account, Region: e.Region}
 			if e.VerifyRole != nil {
@@ -190,6 +202,7 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 	s.grantOtherAccounts(envs)
 	s.Notifications.NotifyBuildFailed(s.Build.Project)
 	s.Notifications.NotifyPipelineFailed(s.Pipeline.Pipeline)
+	s.Notifications.NotifySourceFailed(s.Pipeline.Pipeline, props.Source.Repository(), props.Source.Branch)
 	s.Notifications.RestrictPublishers(s.Validator.Function.Role())
 
 	s.publish(envs)

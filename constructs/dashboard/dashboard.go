@@ -1,0 +1,480 @@
+// Package dashboard provides one pipeline's delivery dashboard: the four key
+// delivery metrics (DORA) per environment from the validator's metrics, the
+// gate's verdicts, the validator's errors and the pipeline's executions, and
+// the alarms that tell the team when deployments keep failing or the
+// validator cannot decide.
+package dashboard
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscodepipeline"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"cicd/internal/delivery"
+	"cicd/internal/suppress"
+)
+
+// Defaults of the props.
+const (
+	DefaultConsecutiveFailedDeployments = 2
+	DefaultValidatorErrors              = 1
+	DefaultValidatorErrorPeriod         = 5 * time.Minute
+	DefaultTimeRange                    = 28 * 24 * time.Hour
+)
+
+// MaxEnvironments is the most environments the validator-errors alarm can
+// sum: a CloudWatch metric math alarm takes at most 10 metrics.
+const MaxEnvironments = 10
+
+// Props configures the dashboard and the alarms.
+type Props struct {
+	// Name names the dashboard and begins the alarms' names, e.g.
+	// cicd-orders (letters, digits, - and _).
+	Name string
+	// Pipeline is the pipeline whose executions are counted.
+	Pipeline awscodepipeline.IPipeline
+	// Service is the pipeline's service: the Pipeline dimension of the
+	// delivery metrics (flat mode: the environment suffix).
+	Service string
+	// Environments are the pipeline's environments in promotion order; the
+	// gate's verdicts are recorded for the first.
+	Environments []string
+	// Topic receives the alarms' notifications.
+	Topic awssns.ITopic
+	// Key, when the topic is encrypted with it, is opened to CloudWatch for
+	// the alarms' notifications.
+	// Default: none (the topic is not encrypted with a customer managed key).
+	Key awskms.IKey
+	// ConsecutiveFailedDeployments is how many DEPLOY_FAILED verdicts in a
+	// row in one environment raise that environment's alarm.
+	// Default: 2.
+	ConsecutiveFailedDeployments int
+	// ValidatorErrors is how many validator errors, in all environments,
+	// within ValidatorErrorPeriod raise the validator alarm.
+	// Default: 1.
+	ValidatorErrors int
+	// ValidatorErrorPeriod is the window of ValidatorErrors, whole minutes.
+	// Default: 5 minutes.
+	ValidatorErrorPeriod time.Duration
+	// TimeRange is the span the dashboard opens with, whole days.
+	// Default: 28 days.
+	TimeRange time.Duration
+}
+
+// Dashboard is the pipeline's delivery dashboard and its alarms.
+type Dashboard struct {
+	constructs.Construct
+	Dashboard awscloudwatch.Dashboard
+	// FailedDeployments has one alarm per environment, in Environments'
+	// order.
+	FailedDeployments []awscloudwatch.Alarm
+	// ValidatorErrors is the alarm on the validator's errors.
+	ValidatorErrors awscloudwatch.Alarm
+	name            string
+}
+
+// executionOutcomes are the pipeline execution states the dashboard counts,
+// one EventBridge rule each.
+var executionOutcomes = []struct {
+	id, label string
+	states    []string
+}{
+	{"ExecutionsSucceeded", "Succeeded", []string{"SUCCEEDED"}},
+	{"ExecutionsFailed", "Failed", []string{"FAILED"}},
+	{"ExecutionsStopped", "Stopped, superseded or cancelled", []string{"STOPPED", "SUPERSEDED", "CANCELED"}},
+}
+
+// New creates the dashboard, the three EventBridge rules whose match counts
+// are the pipeline's execution outcomes, one alarm per environment on
+// consecutive failed deployments and one on validator errors, all
+// published to the topic. Bad props panic with one line.
+func New(scope constructs.Construct, id string, props Props) *Dashboard {
+	p := withDefaults(props)
+	if err := p.validate(); err != nil {
+		panic(fmt.Sprintf("dashboard %s: %v", id, err))
+	}
+	this := constructs.NewConstruct(scope, jsii.String(id))
+	d := &Dashboard{Construct: this, name: p.Name}
+	m := metrics{service: p.Service}
+
+	// Alarms first: the dashboard shows them.
+	action := awscloudwatchactions.NewSnsAction(p.Topic)
+	for _, env := range p.Environments {
+		alarm := awscloudwatch.NewAlarm(this, jsii.String("FailedDeployments"+pascal(env)), &awscloudwatch.AlarmProps{
+			AlarmName: jsii.String(fmt.Sprintf("%s-%s-failed-deployments", p.Name, env)),
+			AlarmDescription: jsii.String(fmt.Sprintf(
+				"%d or more deployments in a row failed in %s (%s): each was a DEPLOY_FAILED verdict, a rollout that failed, "+
+					"timed out or was rolled back, so %s still runs an older image. The alarm clears at the next DEPLOYED in %s. "+
+					"See the ECS service's events and stopped tasks, and the failed executions of the pipeline; "+
+					"go run ./cmd/history -service %s -env %s lists them.",
+				p.ConsecutiveFailedDeployments, env, p.Service, env, env, p.Service, env)),
+			// No label: the alarm then names the metric itself, as the console shows it.
+			Metric:             m.metric(delivery.MetricConsecutiveFailedDeployments, env, "Maximum", 5*time.Minute, ""),
+			Threshold:          jsii.Number(float64(p.ConsecutiveFailedDeployments)),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			EvaluationPeriods:  jsii.Number(1),
+			// The figure comes only with verdicts: between them the
+			// environment's state is the last verdict's, so keep it.
+			TreatMissingData: awscloudwatch.TreatMissingData_IGNORE,
+		})
+		alarm.AddAlarmAction(action)
+		alarm.AddOkAction(action) // "deployed again" is news too
+		d.FailedDeployments = append(d.FailedDeployments, alarm)
+	}
+	errs := make([]string, len(p.Environments))
+	using := map[string]awscloudwatch.IMetric{}
+	for i, env := range p.Environments {
+		errs[i] = fmt.Sprintf("e%d", i)
+		using[errs[i]] = m.metric(delivery.MetricValidatorErrors, env, "Sum", p.ValidatorErrorPeriod, env)
+	}
+	d.ValidatorErrors = awscloudwatch.NewAlarm(this, jsii.String("ValidatorErrors"), &awscloudwatch.AlarmProps{
+		AlarmName: jsii.String(p.Name + "-validator-errors"),
+		AlarmDescription: jsii.String(fmt.Sprintf(
+			"The validator of %s reported %d or more errors within %s: it could not decide (AWS permissions or throttling, "+
+				"its configuration, an unreadable job), so the pipeline stopped to be safe. Read the reason in the topic's "+
+				"message or in the validator's log group, fix the cause, then retry the stage.",
+			p.Service, p.ValidatorErrors, minutes(p.ValidatorErrorPeriod))),
+		Metric: awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression:   jsii.String("SUM([" + strings.Join(errs, ",") + "])"),
+			UsingMetrics: &using,
+			Label:        jsii.String("validator errors, all environments"),
+			Period:       awscdk.Duration_Minutes(jsii.Number(p.ValidatorErrorPeriod.Minutes())),
+		}),
+		Threshold:          jsii.Number(float64(p.ValidatorErrors)),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(1),
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING, // no errors reported: none happened
+	})
+	d.ValidatorErrors.AddAlarmAction(action)
+	d.allowAlarmsToPublish(p)
+
+	var executions []awscloudwatch.IMetric
+	for _, o := range executionOutcomes {
+		// No target: the dashboard reads the rule's own MatchedEvents metric.
+		rule := awsevents.NewRule(this, jsii.String(o.id), &awsevents.RuleProps{
+			Description: jsii.String(fmt.Sprintf("Counts executions of the pipeline that ended %s, for its dashboard",
+				strings.ToLower(o.label))),
+			EventPattern: &awsevents.EventPattern{
+				Source:     jsii.Strings("aws.codepipeline"),
+				DetailType: jsii.Strings("CodePipeline Pipeline Execution State Change"),
+				Resources:  &[]*string{p.Pipeline.PipelineArn()},
+				Detail:     &map[string]any{"state": o.states},
+			},
+		})
+		executions = append(executions, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace:     jsii.String("AWS/Events"),
+			MetricName:    jsii.String("MatchedEvents"),
+			DimensionsMap: &map[string]*string{"RuleName": rule.RuleName()},
+			Statistic:     jsii.String("Sum"),
+			Period:        awscdk.Duration_Days(jsii.Number(1)),
+			Label:         jsii.String(o.label),
+		}))
+	}
+
+	rows := [][]awscloudwatch.IWidget{
+		{text(24, 3, fmt.Sprintf("# Delivery of %s\n"+
+			"From the validator's verdicts (metrics in `%s`, dimensions `%s` and `%s`). Graphs show one point a day; "+
+			"the first row of each environment covers the whole time range. Lead time and time to restore are in hours. "+
+			"The README's \"Delivery metrics\" section gives each formula; `go run ./cmd/history -service %s` prints the same figures from the state table.",
+			p.Service, delivery.Namespace, delivery.DimPipeline, delivery.DimEnvironment, p.Service))},
+		{
+			graph(8, "Pipeline executions by outcome (per day, from CodePipeline's execution events)", executions, nil, true),
+			graph(8, fmt.Sprintf("Gate verdicts before %s: images validated, and rejected by reason (per day)", p.Environments[0]),
+				m.gate(p.Environments[0]), nil, true),
+			graph(8, "Validator errors by environment (per hour)", m.each(p.Environments, delivery.MetricValidatorErrors, "Sum", time.Hour), nil, true),
+		},
+		{awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
+			Title:  jsii.String("Alarms: consecutive failed deployments per environment, validator errors"),
+			Alarms: d.alarmRefs(),
+			Width:  jsii.Number(24),
+			Height: jsii.Number(float64(2 + (len(p.Environments)+1+3)/4)), // four alarms a line
+		})},
+	}
+	for i, env := range p.Environments {
+		rows = append(rows,
+			[]awscloudwatch.IWidget{text(24, 1, "## "+env)},
+			[]awscloudwatch.IWidget{
+				awscloudwatch.NewSingleValueWidget(&awscloudwatch.SingleValueWidgetProps{
+					Title:                jsii.String(env + ": the four key delivery metrics over the dashboard's time range"),
+					Metrics:              m.headline(env),
+					SetPeriodToTimeRange: jsii.Bool(true),
+					Width:                jsii.Number(18),
+					Height:               jsii.Number(4),
+				}),
+				awscloudwatch.NewAlarmWidget(&awscloudwatch.AlarmWidgetProps{
+					Title:     jsii.String(fmt.Sprintf("%s: consecutive failed deployments (alarm at %d)", env, p.ConsecutiveFailedDeployments)),
+					Alarm:     d.FailedDeployments[i],
+					LeftYAxis: &awscloudwatch.YAxisProps{Min: jsii.Number(0), ShowUnits: jsii.Bool(false)},
+					Width:     jsii.Number(6),
+					Height:    jsii.Number(4),
+				}),
+			},
+			[]awscloudwatch.IWidget{
+				graph(6, env+": deployment frequency (successful deployments per day)",
+					[]awscloudwatch.IMetric{m.metric(delivery.MetricDeployments, env, "Sum", day, "deployments")}, nil, false),
+				graph(6, env+": lead time for changes, commit to DEPLOYED (hours, p50 and p90 per day)",
+					[]awscloudwatch.IMetric{
+						m.hours("lt50", delivery.MetricLeadTime, env, "p50", "lead time p50"),
+						m.hours("lt90", delivery.MetricLeadTime, env, "p90", "lead time p90"),
+					}, &awscloudwatch.YAxisProps{Min: jsii.Number(0), Label: jsii.String("hours"), ShowUnits: jsii.Bool(false)}, false),
+				graph(6, env+": change failure rate (% of deployments that failed, per day)",
+					[]awscloudwatch.IMetric{m.failureRate(env, day)},
+					&awscloudwatch.YAxisProps{Min: jsii.Number(0), Max: jsii.Number(100), Label: jsii.String("%"), ShowUnits: jsii.Bool(false)}, false),
+				graph(6, env+": time to restore, first DEPLOY_FAILED to next DEPLOYED (hours, p50 and max per day)",
+					[]awscloudwatch.IMetric{
+						m.hours("ttr50", delivery.MetricTimeToRestore, env, "p50", "time to restore p50"),
+						m.hours("ttrmax", delivery.MetricTimeToRestore, env, "Maximum", "time to restore max"),
+					}, &awscloudwatch.YAxisProps{Min: jsii.Number(0), Label: jsii.String("hours"), ShowUnits: jsii.Bool(false)}, false),
+			},
+		)
+	}
+	widgets := make([]*[]awscloudwatch.IWidget, len(rows))
+	for i := range rows {
+		widgets[i] = &rows[i]
+	}
+	d.Dashboard = awscloudwatch.NewDashboard(this, jsii.String("Resource"), &awscloudwatch.DashboardProps{
+		DashboardName: jsii.String(p.Name),
+		Start:         jsii.String(fmt.Sprintf("-P%dD", int(p.TimeRange.Hours()/24))),
+		Widgets:       &widgets,
+	})
+	// CloudFormation takes Tags on a dashboard (CDK's resource has them, so
+	// the stack's tags reach it); cfn-lint's schema does not know them yet.
+	suppress.Lint(d.Dashboard, "E3002")
+	return d
+}
+
+// URL is the dashboard in the CloudWatch console, for a stack output.
+func (d *Dashboard) URL() *string {
+	return jsii.String(fmt.Sprintf("https://console.aws.amazon.com/cloudwatch/home?region=%s#dashboards:name=%s",
+		*awscdk.Stack_Of(d.Construct).Region(), d.name))
+}
+
+// Alarms are the construct's alarms: the failed-deployment alarms in
+// environment order, then the validator-errors alarm.
+func (d *Dashboard) Alarms() []awscloudwatch.Alarm {
+	return append(append([]awscloudwatch.Alarm(nil), d.FailedDeployments...), d.ValidatorErrors)
+}
+
+func (d *Dashboard) alarmRefs() *[]interfacesawscloudwatch.IAlarmRef {
+	var refs []interfacesawscloudwatch.IAlarmRef
+	for _, a := range d.Alarms() {
+		refs = append(refs, a)
+	}
+	return &refs
+}
+
+// allowAlarmsToPublish lets CloudWatch publish this construct's alarms (and
+// only those, by name) to the topic, and use the topic's key for them.
+func (d *Dashboard) allowAlarmsToPublish(p Props) {
+	stack := awscdk.Stack_Of(d.Construct)
+	alarms := stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("cloudwatch"),
+		Resource:     jsii.String("alarm"),
+		ResourceName: jsii.String(p.Name + "-*"),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+	p.Topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{p.Topic.TopicArn()},
+		Conditions: &map[string]any{
+			"ArnLike":      map[string]any{"aws:SourceArn": alarms},
+			"StringEquals": map[string]any{"aws:SourceAccount": stack.Account()},
+		},
+	}))
+	if p.Key != nil {
+		// SNS encrypts each message with a data key that the publisher,
+		// here CloudWatch, must be allowed to make.
+		p.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("CloudWatchAlarmsUseKeyForTopic"),
+			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+			Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+			Resources:  jsii.Strings("*"),
+		}), jsii.Bool(false))
+	}
+}
+
+const day = 24 * time.Hour
+
+// metrics builds the delivery metrics of one service.
+type metrics struct{ service string }
+
+func (m metrics) dims(env string) *map[string]*string {
+	return &map[string]*string{delivery.DimPipeline: jsii.String(m.service), delivery.DimEnvironment: jsii.String(env)}
+}
+
+// metric is one delivery metric of env; label "" leaves it unlabelled.
+func (m metrics) metric(name, env, stat string, period time.Duration, label string) awscloudwatch.Metric {
+	props := &awscloudwatch.MetricProps{
+		Namespace:     jsii.String(delivery.Namespace),
+		MetricName:    jsii.String(name),
+		DimensionsMap: m.dims(env),
+		Statistic:     jsii.String(stat),
+		Period:        awscdk.Duration_Minutes(jsii.Number(period.Minutes())),
+	}
+	if label != "" {
+		props.Label = jsii.String(label)
+	}
+	return awscloudwatch.NewMetric(props)
+}
+
+// each is one metric per environment, labelled with the environment.
+func (m metrics) each(envs []string, name, stat string, period time.Duration) []awscloudwatch.IMetric {
+	var out []awscloudwatch.IMetric
+	for _, env := range envs {
+		out = append(out, m.metric(name, env, stat, period, env))
+	}
+	return out
+}
+
+// gate is the gate's validations and its rejections, one line per class.
+func (m metrics) gate(env string) []awscloudwatch.IMetric {
+	out := []awscloudwatch.IMetric{m.metric(delivery.MetricGateValidations, env, "Sum", day, "validated")}
+	for _, r := range delivery.RejectionReasons {
+		dims := *m.dims(env)
+		dims[delivery.DimReason] = jsii.String(string(r))
+		out = append(out, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace:     jsii.String(delivery.Namespace),
+			MetricName:    jsii.String(delivery.MetricGateRejections),
+			DimensionsMap: &dims,
+			Statistic:     jsii.String("Sum"),
+			Period:        awscdk.Duration_Days(jsii.Number(1)),
+			Label:         jsii.String("rejected: " + string(r)),
+		}))
+	}
+	return out
+}
+
+// hours is a seconds metric shown in hours.
+func (m metrics) hours(id, name, env, stat, label string) awscloudwatch.IMetric {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression:   jsii.String(id + "/3600"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{id: m.metric(name, env, stat, day, label)},
+		Label:        jsii.String(label),
+		Period:       awscdk.Duration_Days(jsii.Number(1)),
+	})
+}
+
+// failureRate is 100 * failed / (deployed + failed), in percent.
+func (m metrics) failureRate(env string, period time.Duration) awscloudwatch.IMetric {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("100 * cfrfailed / (cfrdeployed + cfrfailed)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"cfrfailed":   m.metric(delivery.MetricFailedDeployments, env, "Sum", period, "failed"),
+			"cfrdeployed": m.metric(delivery.MetricDeployments, env, "Sum", period, "deployed"),
+		},
+		Label:  jsii.String("change failure rate %"),
+		Period: awscdk.Duration_Minutes(jsii.Number(period.Minutes())),
+	})
+}
+
+// headline is the single-value row: the four figures over the time range.
+func (m metrics) headline(env string) *[]awscloudwatch.IMetric {
+	return &[]awscloudwatch.IMetric{
+		m.metric(delivery.MetricDeployments, env, "Sum", day, "Deployments"),
+		m.hours("hlt50", delivery.MetricLeadTime, env, "p50", "Lead time p50 (hours)"),
+		m.failureRate(env, day),
+		m.hours("httr50", delivery.MetricTimeToRestore, env, "p50", "Time to restore p50 (hours)"),
+	}
+}
+
+func graph(width float64, title string, left []awscloudwatch.IMetric, axis *awscloudwatch.YAxisProps, stacked bool) awscloudwatch.IWidget {
+	if axis == nil {
+		axis = &awscloudwatch.YAxisProps{Min: jsii.Number(0), ShowUnits: jsii.Bool(false)}
+	}
+	return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+		Title:     jsii.String(title),
+		Left:      &left,
+		LeftYAxis: axis,
+		Stacked:   jsii.Bool(stacked),
+		Width:     jsii.Number(width),
+		Height:    jsii.Number(6),
+	})
+}
+
+func text(width, height float64, markdown string) awscloudwatch.IWidget {
+	return awscloudwatch.NewTextWidget(&awscloudwatch.TextWidgetProps{
+		Markdown: jsii.String(markdown), Width: jsii.Number(width), Height: jsii.Number(height),
+	})
+}
+
+// pascal turns an environment name (lowercase letters, digits, hyphens)
+// into a construct ID: pre-prod -> PreProd.
+func pascal(s string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(s, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}
+
+func minutes(d time.Duration) string {
+	if d == time.Minute {
+		return "1 minute"
+	}
+	return fmt.Sprintf("%d minutes", int(d.Minutes()))
+}
+
+func withDefaults(p Props) Props {
+	if p.ConsecutiveFailedDeployments == 0 {
+		p.ConsecutiveFailedDeployments = DefaultConsecutiveFailedDeployments
+	}
+	if p.ValidatorErrors == 0 {
+		p.ValidatorErrors = DefaultValidatorErrors
+	}
+	if p.ValidatorErrorPeriod == 0 {
+		p.ValidatorErrorPeriod = DefaultValidatorErrorPeriod
+	}
+	if p.TimeRange == 0 {
+		p.TimeRange = DefaultTimeRange
+	}
+	return p
+}
+
+func (p Props) validate() error {
+	switch {
+	case p.Name == "" || strings.Trim(p.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "":
+		return fmt.Errorf("name %q must be letters, digits, - and _", p.Name)
+	case p.Pipeline == nil:
+		return fmt.Errorf("no pipeline")
+	case p.Topic == nil:
+		return fmt.Errorf("no topic")
+	case p.Service == "":
+		return fmt.Errorf("no service")
+	case len(p.Environments) == 0 || len(p.Environments) > MaxEnvironments:
+		return fmt.Errorf("%d environments, want 1 to %d", len(p.Environments), MaxEnvironments)
+	case p.ConsecutiveFailedDeployments < 1:
+		return fmt.Errorf("consecutive failed deployments threshold %d, want 1 or more", p.ConsecutiveFailedDeployments)
+	case p.ValidatorErrors < 1:
+		return fmt.Errorf("validator errors threshold %d, want 1 or more", p.ValidatorErrors)
+	case p.ValidatorErrorPeriod%time.Minute != 0 || p.ValidatorErrorPeriod < time.Minute || p.ValidatorErrorPeriod > 24*time.Hour:
+		return fmt.Errorf("validator error period %s, want whole minutes from 1 minute to 24 hours", p.ValidatorErrorPeriod)
+	case p.TimeRange%day != 0 || p.TimeRange < day:
+		return fmt.Errorf("time range %s, want whole days", p.TimeRange)
+	}
+	seen := map[string]bool{}
+	for _, env := range p.Environments {
+		// Alarm construct IDs are the names in PascalCase: a-b and a--b
+		// would collide.
+		if env == "" || seen[pascal(env)] {
+			return fmt.Errorf("environments %v: names must be set and unique (ignoring hyphens)", p.Environments)
+		}
+		seen[pascal(env)] = true
+	}
+	return nil
+}
