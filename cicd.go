@@ -80,6 +80,7 @@ func NewCicdStack(scope constructs.Construct, cfg Config, opts StackOptions) aws
 	}))
 	check := validator.New(stack, "Validator", validator.Props{
 		FunctionName:     validatorName,
+		PipelineName:     name,
 		Environment:      cfg.EnvironmentSuffix,
 		Table:            state.Table,
 		Repository:       images.Repository,

@@ -40,6 +40,18 @@ const (
 // Severities lists the allowed values, in order.
 var Severities = []Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityNone}
 
+// UnscannedImages says what the gate does with an image that ECR cannot
+// scan (scan status UNSUPPORTED_IMAGE, e.g. an image built FROM scratch).
+type UnscannedImages string
+
+const (
+	// UnscannedReject rejects it, like any image whose scan did not finish.
+	UnscannedReject UnscannedImages = "reject"
+	// UnscannedAllow lets it pass; the history item and a notification
+	// record that it was not scanned.
+	UnscannedAllow UnscannedImages = "allow"
+)
+
 // PackagePath is the function's Go package, relative to the module root.
 const PackagePath = "lambda/validator"
 
@@ -47,6 +59,9 @@ const PackagePath = "lambda/validator"
 type Props struct {
 	// FunctionName is the Lambda function name.
 	FunctionName string
+	// PipelineName is the CodePipeline pipeline whose jobs the function
+	// serves; it refuses every other pipeline's jobs.
+	PipelineName string
 	// Environment names the environment in notifications.
 	Environment string
 	// Table records every outcome.
@@ -64,6 +79,9 @@ type Props struct {
 	// ScanFailSeverity is the lowest finding severity that rejects an image.
 	// Default: CRITICAL.
 	ScanFailSeverity Severity
+	// UnscannedImages is what the gate does with an image ECR cannot scan.
+	// Default: UnscannedReject.
+	UnscannedImages UnscannedImages
 	// ScanMaxWait bounds the total wait for a scan or a rollout.
 	// Default: 15 minutes.
 	ScanMaxWait time.Duration
@@ -93,6 +111,17 @@ func LogGroupName(functionName string) string {
 // New creates the function and grants it exactly the AWS operations its code
 // calls (see lambda/validator/ports.go).
 func New(scope constructs.Construct, id string, props Props) *Validator {
+	if props.PipelineName == "" {
+		panic("validator: PipelineName is required: the function serves that pipeline's jobs only")
+	}
+	unscanned := props.UnscannedImages
+	switch unscanned {
+	case "":
+		unscanned = UnscannedReject
+	case UnscannedReject, UnscannedAllow:
+	default:
+		panic(fmt.Sprintf("validator: UnscannedImages %q is not %q or %q", unscanned, UnscannedReject, UnscannedAllow))
+	}
 	this := constructs.NewConstruct(scope, jsii.String(id))
 	severity := props.ScanFailSeverity
 	if severity == "" {
@@ -156,6 +185,8 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 			"ECS_SERVICE":           props.Service.ServiceName(),
 			"CONTAINER_NAME":        jsii.String(props.ContainerName),
 			"ENVIRONMENT":           jsii.String(props.Environment),
+			"PIPELINE_NAME":         jsii.String(props.PipelineName),
+			"UNSCANNED_IMAGES":      jsii.String(string(unscanned)),
 		},
 	})
 
@@ -173,8 +204,12 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 		Resources: &[]*string{props.Service.ServiceArn()},
 	}))
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		// DescribeTaskDefinition has no resource-level permissions.
-		Actions:   jsii.Strings("ecs:DescribeTaskDefinition"),
+		// Neither has resource-level permissions. DescribeTaskDefinition:
+		// verify reads the image a deployment runs. GetJobDetails: the job's
+		// configuration comes from CodePipeline, not from the invocation
+		// event, and the function refuses jobs of any pipeline but
+		// PipelineName.
+		Actions:   jsii.Strings("ecs:DescribeTaskDefinition", "codepipeline:GetJobDetails"),
 		Resources: jsii.Strings("*"),
 	}))
 	// CDK makes the function depend on its role, which its Role property
@@ -183,8 +218,9 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 	suppress.Policy(role,
 		suppress.Nag{
 			Rule: suppress.IAM5,
-			Reason: "ecs:DescribeTaskDefinition, and codepipeline:PutJobSuccessResult and PutJobFailureResult " +
-				"(added by the pipeline's Lambda invoke actions), have no resource-level permissions",
+			Reason: "ecs:DescribeTaskDefinition, codepipeline:GetJobDetails, and codepipeline:PutJobSuccessResult " +
+				"and PutJobFailureResult (added by the pipeline's Lambda invoke actions) have no resource-level " +
+				"permissions; the function acts only on jobs of its own pipeline",
 			AppliesTo: []string{"Resource::*"},
 		},
 		suppress.Nag{

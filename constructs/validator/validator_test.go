@@ -2,6 +2,7 @@ package validator_test
 
 import (
 	"debug/elf"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,7 @@ var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) {
 	}))
 	validator.New(stack, "Validator", validator.Props{
 		FunctionName:  "validator-test",
+		PipelineName:  "pipeline-test",
 		Environment:   "test",
 		Table:         table,
 		Repository:    repo,
@@ -63,6 +65,8 @@ func TestFunction(t *testing.T) {
 		"ECS_SERVICE":           `"web"`,
 		"CONTAINER_NAME":        `"app"`,
 		"ENVIRONMENT":           `"test"`,
+		"PIPELINE_NAME":         `"pipeline-test"`,
+		"UNSCANNED_IMAGES":      `"reject"`,
 	}
 	for name, prefix := range want {
 		if got := cdktest.JSON(env[name]); !strings.HasPrefix(got, prefix) {
@@ -108,8 +112,8 @@ func TestGrantsAreScoped(t *testing.T) {
 		`"ecs:DescribeServices"`:                                 `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":service/production-cluster/web"]]}`,
 		// Lambda writes the function's logs with the role, to its own group only.
 		`["logs:CreateLogStream","logs:PutLogEvents"]`: `[{"Fn::GetAtt":["ValidatorLogGroup`,
-		// DescribeTaskDefinition does not support resource-level permissions.
-		`"ecs:DescribeTaskDefinition"`: `"*"`,
+		// DescribeTaskDefinition and GetJobDetails do not support resource-level permissions.
+		`["codepipeline:GetJobDetails","ecs:DescribeTaskDefinition"]`: `"*"`,
 	}
 	for actions, resource := range want {
 		if !strings.HasPrefix(got[actions], resource) {
@@ -166,5 +170,36 @@ func TestBundledAssetIsALinuxArm64Bootstrap(t *testing.T) {
 	}
 	if bin.Section(".symtab") != nil {
 		t.Error("bootstrap has a symbol table; it should be built with -ldflags \"-s -w\"")
+	}
+}
+
+// TestPropsAreValidated: a prop the function cannot work with stops the
+// synthesis with one line that names it.
+func TestPropsAreValidated(t *testing.T) {
+	stack := cdktest.NewStack(t)
+	cases := []struct {
+		name  string
+		props validator.Props
+		want  string
+	}{
+		{name: "no pipeline", props: validator.Props{FunctionName: "f"}, want: "PipelineName is required"},
+		{name: "an unknown unscanned setting", props: validator.Props{FunctionName: "f", PipelineName: "p", UnscannedImages: "sometimes"},
+			want: `UnscannedImages "sometimes" is not "reject" or "allow"`},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := func() (msg string) {
+				defer func() {
+					if p := recover(); p != nil {
+						msg = fmt.Sprint(p)
+					}
+				}()
+				validator.New(stack, fmt.Sprintf("Invalid%d", i), tc.props)
+				return ""
+			}()
+			if !strings.Contains(got, tc.want) || strings.Contains(got, "\n") {
+				t.Errorf("New() panicked with %q, want one line with %q", got, tc.want)
+			}
+		})
 	}
 }

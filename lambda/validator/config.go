@@ -11,18 +11,29 @@ import (
 // when SCAN_MAX_WAIT_SECONDS is not set.
 const defaultMaxWait = 900 * time.Second
 
-// Config is the validator's environment, set by the stack and read once per
-// container in main.
+// Unscanned says what the gate does with an image that ECR cannot scan.
+type Unscanned string
+
+const (
+	UnscannedReject Unscanned = "reject" // the default: an unscanned image does not pass
+	UnscannedAllow  Unscanned = "allow"  // it passes, and the item and a message say it was not scanned
+)
+
+// Config is the validator's environment, set by the stack (and by Lambda:
+// AWS_LAMBDA_FUNCTION_NAME, AWS_REGION) and read once per container in main.
 type Config struct {
-	Table         string   // STATE_TABLE
-	Repository    string   // ECR_REPOSITORY (name)
-	RepositoryURI string   // ECR_REPOSITORY_URI
-	TopicARN      string   // SNS_TOPIC_ARN
-	Threshold     Severity // SCAN_FAIL_SEVERITY
-	Cluster       string   // ECS_CLUSTER
-	Service       string   // ECS_SERVICE
-	Container     string   // CONTAINER_NAME
-	Environment   string   // ENVIRONMENT (suffix, e.g. dev)
+	Table         string    // STATE_TABLE
+	Repository    string    // ECR_REPOSITORY (name)
+	RepositoryURI string    // ECR_REPOSITORY_URI
+	TopicARN      string    // SNS_TOPIC_ARN
+	Threshold     Severity  // SCAN_FAIL_SEVERITY
+	Cluster       string    // ECS_CLUSTER
+	Service       string    // ECS_SERVICE
+	Container     string    // CONTAINER_NAME
+	Environment   string    // ENVIRONMENT (suffix, e.g. dev)
+	Pipeline      string    // PIPELINE_NAME: the only pipeline whose jobs are served
+	Unscanned     Unscanned // UNSCANNED_IMAGES
+	FunctionName  string    // AWS_LAMBDA_FUNCTION_NAME: jobs must invoke this function
 	MaxWait       time.Duration
 }
 
@@ -30,6 +41,7 @@ type Config struct {
 var required = []string{
 	"STATE_TABLE", "ECR_REPOSITORY", "ECR_REPOSITORY_URI", "SNS_TOPIC_ARN",
 	"SCAN_FAIL_SEVERITY", "ECS_CLUSTER", "ECS_SERVICE", "CONTAINER_NAME", "ENVIRONMENT",
+	"PIPELINE_NAME",
 }
 
 // LoadConfig reads the environment through getenv. It returns what it could
@@ -45,6 +57,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Service:       get("ECS_SERVICE"),
 		Container:     get("CONTAINER_NAME"),
 		Environment:   get("ENVIRONMENT"),
+		Pipeline:      get("PIPELINE_NAME"),
+		Unscanned:     UnscannedReject,
+		FunctionName:  get("AWS_LAMBDA_FUNCTION_NAME"),
 		MaxWait:       defaultMaxWait,
 	}
 	var problems, missing []string
@@ -70,6 +85,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		} else {
 			c.MaxWait = time.Duration(n) * time.Second
 		}
+	}
+	switch s := get("UNSCANNED_IMAGES"); Unscanned(strings.ToLower(s)) {
+	case "", UnscannedReject:
+	case UnscannedAllow:
+		c.Unscanned = UnscannedAllow
+	default:
+		problems = append(problems, fmt.Sprintf("UNSCANNED_IMAGES %q is not reject or allow", s))
 	}
 	if len(problems) > 0 {
 		return c, fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))

@@ -18,6 +18,7 @@ func fullEnv() map[string]string {
 		"ECS_SERVICE":        "cicd-pipeline-dev",
 		"CONTAINER_NAME":     "app",
 		"ENVIRONMENT":        "dev",
+		"PIPELINE_NAME":      "cicd-pipeline-dev",
 	}
 }
 
@@ -62,8 +63,25 @@ func TestLoadConfig(t *testing.T) {
 		{name: "several problems at once", change: map[string]string{"ECS_SERVICE": "", "SCAN_FAIL_SEVERITY": "x"},
 			wantErr: []string{"ECS_SERVICE", `"x"`, "; "}},
 		{name: "nothing set", change: map[string]string{"STATE_TABLE": "", "ECR_REPOSITORY": "", "ECR_REPOSITORY_URI": "",
-			"SNS_TOPIC_ARN": "", "SCAN_FAIL_SEVERITY": "", "ECS_CLUSTER": "", "ECS_SERVICE": "", "CONTAINER_NAME": "", "ENVIRONMENT": ""},
-			wantErr: []string{"STATE_TABLE, ECR_REPOSITORY, ECR_REPOSITORY_URI, SNS_TOPIC_ARN, SCAN_FAIL_SEVERITY, ECS_CLUSTER, ECS_SERVICE, CONTAINER_NAME, ENVIRONMENT"}},
+			"SNS_TOPIC_ARN": "", "SCAN_FAIL_SEVERITY": "", "ECS_CLUSTER": "", "ECS_SERVICE": "", "CONTAINER_NAME": "", "ENVIRONMENT": "", "PIPELINE_NAME": ""},
+			wantErr: []string{"STATE_TABLE, ECR_REPOSITORY, ECR_REPOSITORY_URI, SNS_TOPIC_ARN, SCAN_FAIL_SEVERITY, ECS_CLUSTER, ECS_SERVICE, CONTAINER_NAME, ENVIRONMENT, PIPELINE_NAME"}},
+		{name: "unscanned images are rejected by default", check: func(t *testing.T, c Config) {
+			if c.Unscanned != UnscannedReject {
+				t.Errorf("unscanned %q", c.Unscanned)
+			}
+		}},
+		{name: "unscanned images allowed", change: map[string]string{"UNSCANNED_IMAGES": "Allow"}, check: func(t *testing.T, c Config) {
+			if c.Unscanned != UnscannedAllow {
+				t.Errorf("unscanned %q", c.Unscanned)
+			}
+		}},
+		{name: "an unknown unscanned setting", change: map[string]string{"UNSCANNED_IMAGES": "skip"},
+			wantErr: []string{`UNSCANNED_IMAGES "skip" is not reject or allow`}},
+		{name: "the pipeline and the function", change: map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "fn"}, check: func(t *testing.T, c Config) {
+			if c.Pipeline != "cicd-pipeline-dev" || c.FunctionName != "fn" {
+				t.Errorf("%+v", c)
+			}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,8 +28,10 @@ type Record struct {
 	ImageTag     string
 	ImageDigest  string
 	Findings     map[string]int32
+	ScanStatus   string // gate: the ECR scan status the verdict rests on
 	JobID        string
 	Reason       string
+	Notice       string // a pass people are told about (e.g. "passed unscanned")
 }
 
 // History appends records and never overwrites one.
@@ -120,6 +122,13 @@ func (r *Record) item() map[string]ddbtypes.AttributeValue {
 	item["findings"] = &ddbtypes.AttributeValueMemberM{Value: findings}
 	item["jobId"] = &ddbtypes.AttributeValueMemberS{Value: r.JobID}
 	item["reason"] = &ddbtypes.AttributeValueMemberS{Value: truncate(r.Reason, maxReasonLen)}
+	optional := func(name, v string) {
+		if v != "" {
+			item[name] = &ddbtypes.AttributeValueMemberS{Value: v}
+		}
+	}
+	optional("scanStatus", r.ScanStatus)
+	optional("notice", r.Notice)
 	return item
 }
 

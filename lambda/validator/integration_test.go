@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -145,24 +146,32 @@ func (fx *fixture) pushImage(t testing.TB, tag string) string {
 // status and counts instead of its default (COMPLETE, one HIGH finding).
 func (fx *fixture) scanImage(t testing.TB, tag string, status ecrtypes.ScanStatus, counts map[string]int32) {
 	t.Helper()
+	if status == "" {
+		fx.scanResult(t, tag, nil)
+		return
+	}
+	fx.scanResult(t, tag, map[string]any{
+		"imageScanStatus":   map[string]string{"status": string(status), "description": "set by the test"},
+		"imageScanFindings": map[string]any{"findingSeverityCounts": counts},
+	})
+}
+
+// scanResult starts moto's scan of tag; with result set, moto answers
+// DescribeImageScanFindings with it (imageScanStatus, imageScanFindings, ...)
+// verbatim.
+func (fx *fixture) scanResult(t testing.TB, tag string, result map[string]any) {
+	t.Helper()
 	if _, err := fx.ecr.StartImageScan(context.Background(), &ecr.StartImageScanInput{
 		RepositoryName: aws.String(fx.repo), ImageId: &ecrtypes.ImageIdentifier{ImageTag: aws.String(tag)},
 	}); err != nil {
 		t.Fatalf("start image scan %s: %v", tag, err)
 	}
-	if status == "" {
+	if result == nil {
 		return
 	}
-	body, _ := json.Marshal(map[string]any{
-		"region": "us-east-1",
-		"results": []any{map[string]any{
-			"registryId":        "123456789012",
-			"repositoryName":    fx.repo,
-			"imageId":           map[string]string{"imageTag": tag},
-			"imageScanStatus":   map[string]string{"status": string(status), "description": "set by the test"},
-			"imageScanFindings": map[string]any{"findingSeverityCounts": counts},
-		}},
-	})
+	res := map[string]any{"registryId": "123456789012", "repositoryName": fx.repo, "imageId": map[string]string{"imageTag": tag}}
+	maps.Copy(res, result)
+	body, _ := json.Marshal(map[string]any{"region": "us-east-1", "results": []any{res}})
 	resp, err := http.Post(fx.endpoint+"/moto-api/static/ecr/scan-finding-results", "application/json", strings.NewReader(string(body)))
 	if err != nil || resp.StatusCode/100 != 2 {
 		t.Fatalf("set scan findings for %s: %v %v", tag, err, resp)
@@ -198,13 +207,18 @@ func (fx *fixture) env(service string) map[string]string {
 		"STATE_TABLE": fx.table, "ECR_REPOSITORY": fx.repo, "ECR_REPOSITORY_URI": fx.repoURI,
 		"SNS_TOPIC_ARN": fx.topicARN, "SCAN_FAIL_SEVERITY": "HIGH", "ECS_CLUSTER": fx.cluster,
 		"ECS_SERVICE": service, "CONTAINER_NAME": "app", "ENVIRONMENT": "it",
+		"PIPELINE_NAME": testPipeline, "AWS_LAMBDA_FUNCTION_NAME": testFunction, "AWS_REGION": "us-east-1",
 	}
 }
 
-// handler wires the validator as main does, to moto and the CodePipeline fake.
-func (fx *fixture) handler(t testing.TB, cp *codePipelineFake, service string) (*Handler, *syncBuffer) {
+// handler wires the validator as main does, to moto and the CodePipeline
+// fake; extra adds to or replaces the function's environment.
+func (fx *fixture) handler(t testing.TB, cp *codePipelineFake, service string, extra ...map[string]string) (*Handler, *syncBuffer) {
 	t.Helper()
 	env := fx.env(service)
+	for _, e := range extra {
+		maps.Copy(env, e)
+	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +228,7 @@ func (fx *fixture) handler(t testing.TB, cp *codePipelineFake, service string) (
 	logs := &syncBuffer{}
 	return NewHandler(cfg, nil, Deps{
 		Images: ecrc, Findings: ecrc, Services: ecsc, TaskDefs: ecsc, Put: ddb, Get: ddb,
-		Topics: sns.NewFromConfig(fx.cfg), Succeed: pipeline, Fail: pipeline,
+		Topics: sns.NewFromConfig(fx.cfg), Succeed: pipeline, Fail: pipeline, Details: pipeline,
 	}, slog.New(slog.NewJSONHandler(logs, nil)), time.Now), logs
 }
 
@@ -236,6 +250,7 @@ func (fx *fixture) items(t testing.TB, executionID string) []map[string]ddbtypes
 // invoke runs one job and checks that it ended exactly once with op.
 func invoke(t *testing.T, h *Handler, cp *codePipelineFake, jobID, userParameters, token, wantOp string) cpCall {
 	t.Helper()
+	cp.addJob(jobID, userParameters, token)
 	if err := h.Handle(context.Background(), jobEventJSON(jobID, userParameters, token)); err != nil {
 		t.Fatalf("Handle() = %v", err)
 	}
@@ -298,6 +313,52 @@ func TestIntegration(t *testing.T) {
 		}
 	})
 
+	t.Run("gate counts enhanced findings when ECR gives no counts", func(t *testing.T) {
+		fx.pushImage(t, "enhanced-1")
+		fx.scanResult(t, "enhanced-1", map[string]any{
+			"imageScanStatus": map[string]string{"status": "ACTIVE", "description": "Continuous scan is selected for image."},
+			"imageScanFindings": map[string]any{
+				"imageScanCompletedAt": 1.7956e9,
+				"enhancedFindings": []any{
+					map[string]any{"severity": "LOW", "title": "CVE-2026-0001", "status": "ACTIVE", "type": "PACKAGE_VULNERABILITY"},
+					map[string]any{"severity": "CRITICAL", "title": "CVE-2026-0002", "status": "ACTIVE", "type": "PACKAGE_VULNERABILITY"},
+				},
+			},
+		})
+		h, _ := fx.handler(t, cp, "unused")
+		c := invoke(t, h, cp, "job-gate-enhanced", params("gate", "enhanced-1", "exec-gate-enhanced"), "", "PutJobFailureResult")
+		if msg := failureMessage(c); !strings.Contains(msg, "REJECTED: ") || !strings.Contains(msg, "CRITICAL 1") {
+			t.Errorf("failure message %q", msg)
+		}
+	})
+
+	t.Run("gate waits while an enhanced scan has reported nothing", func(t *testing.T) {
+		fx.pushImage(t, "enhanced-2")
+		fx.scanResult(t, "enhanced-2", map[string]any{
+			"imageScanStatus":   map[string]string{"status": "ACTIVE"},
+			"imageScanFindings": map[string]any{},
+		})
+		h, _ := fx.handler(t, cp, "unused")
+		c := invoke(t, h, cp, "job-gate-enhanced-wait", params("gate", "enhanced-2", "exec-gate-enhanced-wait"), "", "PutJobSuccessResult")
+		if _, ok := c.Body["continuationToken"]; !ok {
+			t.Fatalf("an enhanced scan with nothing reported passed: %v", c.Body)
+		}
+	})
+
+	t.Run("gate lets an unscannable image pass when allowed, and says so", func(t *testing.T) {
+		fx.pushImage(t, "scratch-1")
+		fx.scanImage(t, "scratch-1", ecrtypes.ScanStatusUnsupportedImage, nil)
+		h, _ := fx.handler(t, cp, "unused", map[string]string{"UNSCANNED_IMAGES": "allow"})
+		invoke(t, h, cp, "job-gate-scratch", params("gate", "scratch-1", "exec-gate-scratch"), "", "PutJobSuccessResult")
+		items := fx.items(t, "exec-gate-scratch")
+		if len(items) != 1 || attrS(items[0], "status") != "VALIDATED" || attrS(items[0], "scanStatus") != "UNSUPPORTED_IMAGE" {
+			t.Fatalf("items %v", items)
+		}
+		if msgs := fx.inbox.about("scratch-1"); len(msgs) != 1 || msgs[0].Subject != "[cicd-pipeline it] image scratch-1 passed unscanned" {
+			t.Fatalf("notifications %+v", msgs)
+		}
+	})
+
 	t.Run("gate rejects a FAILED scan", func(t *testing.T) {
 		fx.pushImage(t, "failscan-1")
 		fx.scanImage(t, "failscan-1", ecrtypes.ScanStatusFailed, nil)
@@ -313,7 +374,7 @@ func TestIntegration(t *testing.T) {
 		h, _ := fx.handler(t, cp, "unused")
 		c := invoke(t, h, cp, "job-gate-wait", params("gate", "noscan-1", "exec-gate-wait"), "", "PutJobSuccessResult")
 		token, _ := c.Body["continuationToken"].(string)
-		tok, err := parseContinuation(token, ModeGate)
+		tok, err := parseContinuation(token, ModeGate, time.Now())
 		if err != nil {
 			t.Fatalf("continuation %q: %v", token, err)
 		}
@@ -392,7 +453,7 @@ func TestIntegration(t *testing.T) {
 		fx.service(t, "svc-rolling", fx.repoURI+":rolling-1", 2)
 		h, _ := fx.handler(t, cp, "svc-rolling")
 		c := invoke(t, h, cp, "job-verify-wait", params("verify", "rolling-1", "exec-verify-wait"), "", "PutJobSuccessResult")
-		if _, err := parseContinuation(fmt.Sprint(c.Body["continuationToken"]), ModeVerify); err != nil {
+		if _, err := parseContinuation(fmt.Sprint(c.Body["continuationToken"]), ModeVerify, time.Now()); err != nil {
 			t.Fatalf("continuation: %v (%v)", err, c.Body)
 		}
 	})

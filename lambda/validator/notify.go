@@ -20,7 +20,8 @@ const (
 	maxMessageLen = 16 * 1024
 )
 
-// Notifier tells people about every outcome that stops the pipeline.
+// Notifier tells people about every outcome that stops the pipeline, and
+// about a pass with a notice.
 type Notifier struct {
 	Topics      publisher
 	TopicARN    string
@@ -52,6 +53,8 @@ func subject(env string, rec Record) string {
 	}
 	var what string
 	switch rec.Status {
+	case StatusValidated, StatusDeployed:
+		what = "image " + tag + " " + rec.Notice
 	case StatusRejected:
 		what = "image " + tag + " rejected"
 	case StatusDeployFailed:
@@ -72,6 +75,8 @@ func body(env string, rec Record, at time.Time) string {
 		stage = "unknown"
 	}
 	switch rec.Status {
+	case StatusValidated, StatusDeployed:
+		fmt.Fprintf(&b, "The %s validator let image %s pass in environment %s (%s): read the reason below.\n\n", project, orUnknown(rec.ImageTag), env, rec.Notice)
 	case StatusRejected:
 		fmt.Fprintf(&b, "The %s validator rejected image %s in environment %s. It will not be deployed.\n\n", project, orUnknown(rec.ImageTag), env)
 	case StatusDeployFailed:
@@ -90,6 +95,7 @@ func body(env string, rec Record, at time.Time) string {
 	line("Execution id", orUnknown(rec.DeploymentID))
 	line("Stage", stage)
 	line("Status", string(rec.Status))
+	line("Scan status", rec.ScanStatus)
 	line("Reason", rec.Reason)
 	if len(rec.Findings) > 0 {
 		line("Findings", formatCounts(rec.Findings, nil))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,18 +14,27 @@ func TestParseUserParameters(t *testing.T) {
 		want    userParameters
 		wantErr []string
 	}{
-		{in: `{"mode":"gate","imageTag":"abc123","executionId":"e-1"}`, want: userParameters{ModeGate, "abc123", "e-1"}},
-		{in: ` {"mode":"verify","imageTag":"v1.2.3_rc-1","executionId":"` + testExec + `"} `, want: userParameters{ModeVerify, "v1.2.3_rc-1", testExec}},
-		{in: `{"mode":"gate","imageTag":"abc","executionId":"e","extra":true}`, want: userParameters{ModeGate, "abc", "e"}},
+		{in: `{"mode":"gate","imageTag":"abc123","executionId":"e-1"}`, want: userParameters{Mode: ModeGate, ImageTag: "abc123", ExecutionID: "e-1"}},
+		{in: ` {"mode":"verify","imageTag":"v1.2.3_rc-1","executionId":"` + testExec + `"} `, want: userParameters{Mode: ModeVerify, ImageTag: "v1.2.3_rc-1", ExecutionID: testExec}},
+		{in: `{"mode":"gate","imageTag":"abc","executionId":"e","extra":true}`, want: userParameters{Mode: ModeGate, ImageTag: "abc", ExecutionID: "e"}},
 		{in: ``, wantErr: []string{"empty"}},
 		{in: `   `, wantErr: []string{"empty"}},
 		{in: `gate`, wantErr: []string{"not a JSON object"}},
 		{in: `[]`, wantErr: []string{"not a JSON object"}},
-		{in: `null`, wantErr: []string{"mode is missing", "imageTag is missing", "executionId is missing"}},
+		{in: `null`, wantErr: []string{"not a JSON object"}},
 		{in: `{}`, wantErr: []string{"mode is missing", "imageTag is missing", "executionId is missing"}},
 		{in: `{"mode":"gate","imageTag":"a","executionId":"e"} {}`, wantErr: []string{"text after the JSON object"}},
 		{in: `{"mode":"GATE","imageTag":"a","executionId":"e"}`, want: userParameters{ImageTag: "a", ExecutionID: "e"}, wantErr: []string{`mode "GATE" is not gate or verify`}},
-		{in: `{"mode":1,"imageTag":"a","executionId":"e"}`, wantErr: []string{"not a JSON object"}},
+		{in: `{"mode":1,"imageTag":"a","executionId":"e"}`, want: userParameters{ImageTag: "a", ExecutionID: "e"}, wantErr: []string{"mode is not a string"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e"}}`, wantErr: []string{"text after the JSON object"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e"} x`, wantErr: []string{"text after the JSON object"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","mode":"verify"}`, wantErr: []string{`key "mode" appears twice`}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","Mode":"verify"}`, wantErr: []string{`key "Mode" appears twice (also as "mode")`}},
+		{in: `{"mode":"gate","x":1,"X":2,"imageTag":"a","executionId":"e"}`, wantErr: []string{`key "X" appears twice`}},
+		{in: `{"MODE":"gate","imageTag":"a","executionId":"e"}`, want: userParameters{ImageTag: "a", ExecutionID: "e"}, wantErr: []string{`key "MODE" is spelled "mode"`, "mode is missing"}},
+		{in: `{"mode":"gate","imageTag":null,"executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag is missing"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":["e"]}`, want: userParameters{Mode: ModeGate, ImageTag: "a"}, wantErr: []string{"executionId is not a string"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","pad":"` + strings.Repeat("x", maxParametersLen) + `"}`, wantErr: []string{"longer than"}},
 		{in: `{"mode":"gate","imageTag":"-bad","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{`imageTag "-bad" is not valid`}},
 		{in: `{"mode":"gate","imageTag":"a b","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag"}},
 		{in: `{"mode":"gate","imageTag":"` + strings.Repeat("a", 129) + `","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag"}},
@@ -92,7 +102,7 @@ func TestParseEvent(t *testing.T) {
 func TestContinuation(t *testing.T) {
 	since := testNow.Add(-90 * time.Second)
 	tok := continuation{Mode: ModeVerify, Since: since.UnixMilli(), Attempt: 2}
-	got, err := parseContinuation(tok.encode(), ModeVerify)
+	got, err := parseContinuation(tok.encode(), ModeVerify, testNow)
 	if err != nil || got != tok {
 		t.Fatalf("round trip: %+v, %v", got, err)
 	}
@@ -102,21 +112,30 @@ func TestContinuation(t *testing.T) {
 	if w := got.waited(since.Add(-time.Hour)); w != 0 {
 		t.Errorf("waited %s before it started", w)
 	}
+	// A little clock skew between containers is fine.
+	skewed := continuation{Mode: ModeGate, Since: testNow.Add(time.Minute).UnixMilli(), Attempt: maxAttempts}
+	if _, err := parseContinuation(skewed.encode(), ModeGate, testNow); err != nil {
+		t.Errorf("a token a minute ahead with %d attempts: %v", maxAttempts, err)
+	}
+	future := strconv.FormatInt(testNow.Add(maxClockSkew+time.Second).UnixMilli(), 10)
 	for _, bad := range []string{"", "x", "{}", `{"mode":"gate","since":1}`, `{"mode":"verify","since":-1}`,
-		`{"mode":"verify","since":5,"attempt":-1}`, `{"mode":"verify","since":"5"}`, strings.Repeat(" ", maxTokenLen+1)} {
-		if _, err := parseContinuation(bad, ModeVerify); !errors.Is(err, ErrBadContinuation) {
+		`{"mode":"verify","since":5,"attempt":-1}`, `{"mode":"verify","since":"5"}`, strings.Repeat(" ", maxTokenLen+1),
+		`{"mode":"verify","since":` + future + `}`, `{"mode":"verify","since":5,"attempt":100001}`,
+		`{"mode":"verify","since":5,"since":6}`, `{"mode":"verify","since":5,"Since":6}`, `{"mode":"verify","since":5,"extra":1}`,
+		`{"mode":"verify","since":5} {}`, `{"mode":"verify","since":5.5}`} {
+		if _, err := parseContinuation(bad, ModeVerify, testNow); !errors.Is(err, ErrBadContinuation) {
 			t.Errorf("parseContinuation(%q) = %v, want ErrBadContinuation", bad, err)
 		}
 	}
 }
 
 func TestBlocking(t *testing.T) {
-	counts := map[string]int32{"CRITICAL": 1, "HIGH": 0, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 9, "UNDEFINED": 1, "WEIRD": 5}
+	counts := map[string]int32{"CRITICAL": 1, "HIGH": 0, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 9, "UNDEFINED": 1, "UNTRIAGED": 4, "WEIRD": 5}
 	cases := map[Severity]string{
 		SeverityCritical: "CRITICAL 1",
 		SeverityHigh:     "CRITICAL 1",
 		SeverityMedium:   "CRITICAL 1, MEDIUM 2",
-		SeverityLow:      "CRITICAL 1, MEDIUM 2, LOW 3",
+		SeverityLow:      "CRITICAL 1, MEDIUM 2, LOW 3, UNDEFINED 1, UNTRIAGED 4, WEIRD 5",
 		SeverityNone:     "",
 	}
 	for sev, want := range cases {
@@ -126,6 +145,12 @@ func TestBlocking(t *testing.T) {
 	}
 	if got := SeverityLow.blocking(nil); got != "" {
 		t.Errorf("blocking(nil) = %q", got)
+	}
+	if got := SeverityLow.blocking(map[string]int32{"INFORMATIONAL": 3, "LOW": -1}); got != "" {
+		t.Errorf("INFORMATIONAL or a negative count blocks: %q", got)
+	}
+	if got := formatCounts(counts, nil); got != "CRITICAL 1, HIGH 0, MEDIUM 2, LOW 3, UNDEFINED 1, UNTRIAGED 4, INFORMATIONAL 9, WEIRD 5" {
+		t.Errorf("formatCounts() = %q", got)
 	}
 }
 

@@ -55,6 +55,12 @@ type publisher interface {
 	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
 }
 
+// jobDetailsGetter is codepipeline:GetJobDetails: the job's configuration
+// as CodePipeline holds it, and the pipeline it belongs to.
+type jobDetailsGetter interface {
+	GetJobDetails(ctx context.Context, in *codepipeline.GetJobDetailsInput, optFns ...func(*codepipeline.Options)) (*codepipeline.GetJobDetailsOutput, error)
+}
+
 // jobSucceeder is codepipeline:PutJobSuccessResult (pass, or "call me again"
 // with a continuation token).
 type jobSucceeder interface {
@@ -76,6 +82,7 @@ var (
 	_ itemPutter              = (*dynamodb.Client)(nil)
 	_ itemGetter              = (*dynamodb.Client)(nil)
 	_ publisher               = (*sns.Client)(nil)
+	_ jobDetailsGetter        = (*codepipeline.Client)(nil)
 	_ jobSucceeder            = (*codepipeline.Client)(nil)
 	_ jobFailer               = (*codepipeline.Client)(nil)
 )
