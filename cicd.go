@@ -86,8 +86,8 @@ func NewCicdStack(scope constructs.Construct, cfg Config, opts StackOptions) aws
 		Repository:       images.Repository,
 		Topic:            notes.Topic,
 		Key:              enc.Key,
-		Service:          service,
-		ContainerName:    cfg.ContainerName,
+		Service:          cfg.EnvironmentSuffix,
+		Targets:          []validator.Target{{Environment: cfg.EnvironmentSuffix, Service: service, ContainerName: cfg.ContainerName}},
 		ScanFailSeverity: cfg.ScanFailSeverity,
 		ModuleDir:        opts.ModuleDir,
 	})

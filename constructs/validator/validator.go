@@ -62,7 +62,12 @@ type Props struct {
 	// PipelineName is the CodePipeline pipeline whose jobs the function
 	// serves; it refuses every other pipeline's jobs.
 	PipelineName string
-	// Environment names the environment in notifications.
+	// Service is the pipeline's service: the history items' "pipeline" and
+	// the notifications name it (a single-environment stack: its suffix).
+	Service string
+	// Environment names the environment the gate guards (the pipeline's
+	// first) in notifications and history items.
+	// Default: the first target's Environment.
 	Environment string
 	// Table records every outcome.
 	Table awsdynamodb.ITable
@@ -72,10 +77,10 @@ type Props struct {
 	Topic awssns.ITopic
 	// Key encrypts the table, the topic and the function's logs.
 	Key awskms.IKey
-	// Service is the ECS service the verify mode inspects.
-	Service awsecs.IBaseService
-	// ContainerName is the container that must run the new image.
-	ContainerName string
+	// Targets are the environments' ECS services that verify inspects, in
+	// pipeline order; the first is the function's default (ECS_CLUSTER,
+	// ECS_SERVICE, CONTAINER_NAME). At least one.
+	Targets []Target
 	// ScanFailSeverity is the lowest finding severity that rejects an image.
 	// Default: CRITICAL.
 	ScanFailSeverity Severity
@@ -94,6 +99,24 @@ type Props struct {
 	// ModuleDir is the Go module root that holds lambda/validator.
 	// Default: found by walking up from the working directory to go.mod.
 	ModuleDir string
+}
+
+// Target is one environment's ECS service, as verify reaches it.
+type Target struct {
+	// Environment is the environment's name.
+	Environment string
+	// Service is the environment's existing ECS service; its ARN names the
+	// cluster, the account and the region.
+	Service awsecs.IBaseService
+	// ContainerName is the container that must run the new image.
+	// Default: app.
+	ContainerName string
+	// Role is assumed to verify a service in another account; it must trust
+	// the function's role and allow ecs:DescribeServices on the service and
+	// ecs:DescribeTaskDefinition.
+	// Default: none: same account, ECS called directly (possibly in another
+	// region: the service ARN carries it).
+	Role awsiam.IRole
 }
 
 // Validator is the function and its log group.
@@ -121,6 +144,26 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 	case UnscannedReject, UnscannedAllow:
 	default:
 		panic(fmt.Sprintf("validator: UnscannedImages %q is not %q or %q", unscanned, UnscannedReject, UnscannedAllow))
+	}
+	if props.Service == "" {
+		panic("validator: Service is required: history items and notifications name the pipeline's service")
+	}
+	if len(props.Targets) == 0 {
+		panic("validator: Targets is required: at least the first environment's ECS service")
+	}
+	for i, t := range props.Targets {
+		if t.Service == nil {
+			panic(fmt.Sprintf("validator: Targets[%d] (environment %q) has no Service", i, t.Environment))
+		}
+	}
+	first := props.Targets[0]
+	container := first.ContainerName
+	if container == "" {
+		container = "app"
+	}
+	environment := props.Environment
+	if environment == "" {
+		environment = first.Environment
 	}
 	this := constructs.NewConstruct(scope, jsii.String(id))
 	severity := props.ScanFailSeverity
@@ -181,11 +224,12 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 			"SNS_TOPIC_ARN":         props.Topic.TopicArn(),
 			"SCAN_FAIL_SEVERITY":    jsii.String(string(severity)),
 			"SCAN_MAX_WAIT_SECONDS": jsii.String(strconv.Itoa(int(maxWait.Seconds()))),
-			"ECS_CLUSTER":           props.Service.Cluster().ClusterName(),
-			"ECS_SERVICE":           props.Service.ServiceName(),
-			"CONTAINER_NAME":        jsii.String(props.ContainerName),
-			"ENVIRONMENT":           jsii.String(props.Environment),
+			"ECS_CLUSTER":           first.Service.Cluster().ClusterName(),
+			"ECS_SERVICE":           first.Service.ServiceName(),
+			"CONTAINER_NAME":        jsii.String(container),
+			"ENVIRONMENT":           jsii.String(environment),
 			"PIPELINE_NAME":         jsii.String(props.PipelineName),
+			"SERVICE":               jsii.String(props.Service),
 			"UNSCANNED_IMAGES":      jsii.String(string(unscanned)),
 		},
 	})
@@ -198,11 +242,22 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 	props.Key.Grant(fn, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
 	// notify: also grants the key actions SNS needs for an encrypted topic.
 	props.Topic.GrantPublish(fn)
-	// verify
-	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("ecs:DescribeServices"),
-		Resources: &[]*string{props.Service.ServiceArn()},
-	}))
+	// verify: each environment's service, directly in the pipeline's account
+	// (any region), or through its role in another account.
+	var services []*string
+	for _, t := range props.Targets {
+		if t.Role != nil {
+			t.Role.GrantAssumeRole(role)
+			continue
+		}
+		services = append(services, t.Service.ServiceArn())
+	}
+	if len(services) > 0 {
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("ecs:DescribeServices"),
+			Resources: &services,
+		}))
+	}
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		// Neither has resource-level permissions. DescribeTaskDefinition:
 		// verify reads the image a deployment runs. GetJobDetails: the job's

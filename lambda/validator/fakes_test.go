@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 )
 
 // Hand-written fakes, one per port, recording what they were asked. Like
@@ -341,6 +343,69 @@ func (f *fakePipeline) addJob(jobID, userParameters, continuationToken string) *
 	return job
 }
 
+// fakeRoles is STS: AssumeRole answers credentials whose key names the
+// role's account.
+type fakeRoles struct {
+	err   error
+	hang  bool
+	calls []*sts.AssumeRoleInput
+}
+
+func (f *fakeRoles) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, _ ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+	f.calls = append(f.calls, in)
+	if err := enter(ctx, f.hang); err != nil {
+		return nil, err
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	m := validRoleARN.FindStringSubmatch(aws.ToString(in.RoleArn))
+	if m == nil {
+		return nil, fmt.Errorf("fake sts: bad role ARN %q", aws.ToString(in.RoleArn))
+	}
+	return &sts.AssumeRoleOutput{Credentials: &ststypes.Credentials{
+		AccessKeyId: aws.String("ASIA" + m[1]), SecretAccessKey: aws.String("s"), SessionToken: aws.String("t"),
+		Expiration: aws.Time(time.Now().Add(time.Hour)),
+	}}, nil
+}
+
+// remoteECS is what ecsFor builds: the same fakes for every region and
+// role, which first fetch the client's credentials as a signed request does.
+type remoteECS struct {
+	region string
+	creds  aws.CredentialsProvider
+	w      *world
+}
+
+// signing fetches the credentials the client would sign with and records
+// the request's region and access key.
+func (r remoteECS) signing(ctx context.Context) error {
+	key := "(function's own)"
+	if r.creds != nil {
+		c, err := r.creds.Retrieve(ctx)
+		if err != nil {
+			return err
+		}
+		key = c.AccessKeyID
+	}
+	r.w.remoteCalls = append(r.w.remoteCalls, r.region+" "+key)
+	return nil
+}
+
+func (r remoteECS) DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, o ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
+	if err := r.signing(ctx); err != nil {
+		return nil, err
+	}
+	return r.w.services.DescribeServices(ctx, in, o...)
+}
+
+func (r remoteECS) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTaskDefinitionInput, o ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error) {
+	if err := r.signing(ctx); err != nil {
+		return nil, err
+	}
+	return r.w.taskDefs.DescribeTaskDefinition(ctx, in, o...)
+}
+
 // world is one set of fakes and a handler on them. The handler's
 // configuration is read from env, as main reads the function's environment.
 type world struct {
@@ -351,11 +416,16 @@ type world struct {
 	table    fakeTable
 	topic    fakeTopic
 	pipeline fakePipeline
-	logs     bytes.Buffer
-	env      map[string]string
-	cfg      Config // what handler() read from env
-	cfgErr   error
-	now      time.Time
+	roles    fakeRoles
+	// factoryCalls lists the ECS clients built for targets ("region role?"),
+	// remoteCalls the requests they made ("region access-key").
+	factoryCalls []string
+	remoteCalls  []string
+	logs         bytes.Buffer
+	env          map[string]string
+	cfg          Config // what handler() read from env
+	cfgErr       error
+	now          time.Time
 }
 
 const (
@@ -387,6 +457,7 @@ func testEnv() map[string]string {
 		"CONTAINER_NAME":           "app",
 		"ENVIRONMENT":              "dev",
 		"PIPELINE_NAME":            testPipeline,
+		"SERVICE":                  "dev",
 		"AWS_LAMBDA_FUNCTION_NAME": testFunction,
 		"AWS_REGION":               "us-east-1",
 	}
@@ -409,8 +480,14 @@ func (w *world) handler() *Handler {
 	return NewHandler(w.cfg, w.cfgErr, Deps{
 		Images: &w.images, Findings: &w.findings, Services: &w.services, TaskDefs: &w.taskDefs,
 		Put: &w.table, Get: &w.table, Topics: &w.topic, Succeed: &w.pipeline, Fail: &w.pipeline,
-		Details: &w.pipeline,
+		Details: &w.pipeline, Roles: &w.roles, ECSFor: w.ecsFor,
 	}, log, func() time.Time { return w.now })
+}
+
+func (w *world) ecsFor(region string, creds aws.CredentialsProvider) (serviceDescriber, taskDefinitionDescriber) {
+	w.factoryCalls = append(w.factoryCalls, fmt.Sprintf("%s role=%v", region, creds != nil))
+	r := remoteECS{region: region, creds: creds, w: w}
+	return r, r
 }
 
 // handle runs one invocation. CodePipeline knows the event's job as the
@@ -429,7 +506,7 @@ func (w *world) handle(ctx context.Context, raw []byte) error {
 func (w *world) awsCalls() int {
 	return len(w.images.calls) + len(w.findings.calls) + len(w.services.calls) + len(w.taskDefs.calls) +
 		w.table.puts + w.table.gets + len(w.topic.msgs) + len(w.pipeline.successes) + len(w.pipeline.failures) +
-		len(w.pipeline.detailCalls)
+		len(w.pipeline.detailCalls) + len(w.roles.calls)
 }
 
 // jobEventJSON builds a CodePipeline job event with artifact credentials that

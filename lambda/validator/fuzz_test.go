@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,9 @@ func FuzzParseUserParameters(f *testing.F) {
 		`{"mode":"gate","imageTag":"#{BuildVariables.IMAGE_TAG}","executionId":"#{codepipeline.PipelineExecutionId}"}`,
 		`{}`, `[]`, `null`, `"gate"`, ``, `{"mode":"gate"} trailing`, `{"mode":"gate","mode":"verify"}`,
 		`{"imageTag":"` + strings.Repeat("a", 200) + `"}`, "{\"imageTag\":\"a\u0000\"}", `{"mode":{"x":1}}`,
+		`{"mode":"verify","imageTag":"a","executionId":"e","imageDigest":"sha256:` + strings.Repeat("0", 64) + `","commitTime":"2026-11-25T11:50:00Z",` +
+			`"environment":"prod","target":{"cluster":"c","service":"s","account":"222222222222","region":"eu-west-1","roleArn":"arn:aws:iam::222222222222:role/r"}}`,
+		`{"mode":"verify","imageTag":"a","executionId":"e","target":{"target":{}}}`, `{"target":[]}`,
 	} {
 		f.Add(s)
 	}
@@ -73,6 +77,26 @@ func FuzzParseUserParameters(f *testing.F) {
 		}
 		if up.ExecutionID != "" && !validExecutionID.MatchString(up.ExecutionID) {
 			t.Fatalf("execution id %q accepted", up.ExecutionID)
+		}
+		if up.ImageDigest != "" && !validDigest.MatchString(up.ImageDigest) {
+			t.Fatalf("digest %q accepted", up.ImageDigest)
+		}
+		if up.Environment != "" && !validEnvironment.MatchString(up.Environment) {
+			t.Fatalf("environment %q accepted", up.Environment)
+		}
+		if y := up.CommitTime.Year(); !up.CommitTime.IsZero() && (y < 1970 || y > 2200) {
+			t.Fatalf("commit time %v accepted", up.CommitTime)
+		}
+		if tp := up.Target; tp != nil {
+			for _, f := range []struct {
+				v  string
+				re *regexp.Regexp
+			}{{tp.Cluster, validECSName}, {tp.Service, validECSName}, {tp.Container, validContainer},
+				{tp.Account, validAccount}, {tp.Region, validRegion}, {tp.RoleARN, validRoleARN}} {
+				if f.v != "" && !f.re.MatchString(f.v) {
+					t.Fatalf("target field %q accepted", f.v)
+				}
+			}
 		}
 		if err == nil && (up.Mode == "" || up.ImageTag == "" || up.ExecutionID == "") {
 			t.Fatalf("%+v accepted with a field missing", up)
@@ -232,7 +256,7 @@ func FuzzScanFindings(f *testing.F) {
 		images := &fakeImages{out: imageOut("")}
 		findings := &fakeFindings{pages: served}
 		g := &Gate{Images: images, Findings: findings, Repository: "r", Threshold: threshold, Unscanned: unscanned, MaxWait: time.Hour}
-		res, err := g.Check(context.Background(), testTag, 0)
+		res, err := g.Check(context.Background(), testTag, "", 0)
 
 		if len(findings.calls) > maxFindingsPages {
 			t.Fatalf("%d findings pages read, limit %d", len(findings.calls), maxFindingsPages)

@@ -22,10 +22,11 @@ type Gate struct {
 	MaxWait    time.Duration
 }
 
-// Check inspects the image tagged tag. waited is how long this job has already
-// waited for the scan (from the continuation token); past MaxWait a scan that is
-// still running rejects the image instead of asking to be called again.
-func (g *Gate) Check(ctx context.Context, tag string, waited time.Duration) (Result, error) {
+// Check inspects the image tagged tag; when the build gave its digest, the
+// tag must resolve to it. waited is how long this job has already waited for
+// the scan (from the continuation token); past MaxWait a scan that is still
+// running rejects the image instead of asking to be called again.
+func (g *Gate) Check(ctx context.Context, tag, digest string, waited time.Duration) (Result, error) {
 	var res Result
 	out, err := g.Images.DescribeImages(ctx, &ecr.DescribeImagesInput{
 		RepositoryName: aws.String(g.Repository),
@@ -40,6 +41,9 @@ func (g *Gate) Check(ctx context.Context, tag string, waited time.Duration) (Res
 	}
 	img := out.ImageDetails[0]
 	res.Digest = aws.ToString(img.ImageDigest)
+	if digest != "" && res.Digest != digest {
+		return res, fmt.Errorf("%w: %s:%s is %s, the build pushed %s", ErrDigestMismatch, g.Repository, tag, orUnknown(res.Digest), digest)
+	}
 
 	// DescribeImages may omit the scan status (and moto always does): then the
 	// findings call below is the authority.

@@ -26,6 +26,11 @@ type Deps struct {
 	Details  jobDetailsGetter
 	Succeed  jobSucceeder
 	Fail     jobFailer
+	// Roles and ECSFor reach a verify target in another account or region:
+	// the role is assumed through Roles, and ECSFor builds the ECS clients
+	// (once per region and role; nil: only the function's own).
+	Roles  roleAssumer
+	ECSFor ecsFactory
 }
 
 // Handler translates a CodePipeline job event into a check and always ends the
@@ -35,6 +40,7 @@ type Handler struct {
 	cfgErr  error
 	gate    *Gate
 	verify  *Verifier
+	targets *targets
 	history *History
 	notify  *Notifier
 	jobs    *Jobs
@@ -50,11 +56,12 @@ func NewHandler(cfg Config, cfgErr error, d Deps, log *slog.Logger, now func() t
 		cfgErr: cfgErr,
 		gate: &Gate{Images: d.Images, Findings: d.Findings, Repository: cfg.Repository,
 			Threshold: cfg.Threshold, Unscanned: cfg.Unscanned, MaxWait: cfg.MaxWait},
-		verify: &Verifier{Services: d.Services, TaskDefs: d.TaskDefs, Images: d.Images,
-			Cluster: cfg.Cluster, Service: cfg.Service, Container: cfg.Container,
-			Repository: cfg.Repository, RepositoryURI: cfg.RepositoryURI, MaxWait: cfg.MaxWait, Log: log},
+		verify: &Verifier{Images: d.Images, Repository: cfg.Repository, RepositoryURI: cfg.RepositoryURI,
+			MaxWait: cfg.MaxWait, Log: log},
+		targets: &targets{cfg: cfg, local: ecsPorts{Services: d.Services, TaskDefs: d.TaskDefs},
+			factory: d.ECSFor, roles: d.Roles},
 		history: &History{Put: d.Put, Get: d.Get, Table: cfg.Table},
-		notify:  &Notifier{Topics: d.Topics, TopicARN: cfg.TopicARN, Environment: cfg.environmentName()},
+		notify:  &Notifier{Topics: d.Topics, TopicARN: cfg.TopicARN, Environment: cfg.environmentName(), Service: cfg.ServiceName},
 		jobs:    &Jobs{Get: d.Details, Succeed: d.Succeed, Fail: d.Fail},
 		log:     log,
 		now:     now,
@@ -68,6 +75,10 @@ type Request struct {
 	Mode        Mode
 	ImageTag    string
 	ExecutionID string
+	ImageDigest string
+	CommitTime  time.Time
+	Environment string  // the environment checked (UserParameters, else ENVIRONMENT)
+	Target      *target // verify: where it looked, once resolved
 }
 
 // outcome is a finished check: a pass, or the error that says why not.
@@ -203,10 +214,14 @@ func (inv *invocation) run(ctx context.Context, ev jobEvent) error {
 	var res Result
 	err := inv.guard("the "+string(up.Mode)+" check", func() (err error) {
 		if up.Mode == ModeGate {
-			res, err = h.gate.Check(work, up.ImageTag, waited)
-		} else {
-			res, err = h.verify.Check(work, up.ImageTag, waited)
+			res, err = h.gate.Check(work, up.ImageTag, up.ImageDigest, waited)
+			return err
 		}
+		p, err := inv.placement(up.Target)
+		if err != nil {
+			return err
+		}
+		res, err = h.verify.Check(work, up.ImageTag, up.ImageDigest, p, waited)
 		return err
 	})
 	if err == nil && res.Pending != "" {
@@ -221,13 +236,37 @@ func (inv *invocation) run(ctx context.Context, ev jobEvent) error {
 		inv.log.Info("job continues", "reason", res.Pending, "waited", waited.Round(time.Second).String(), "attempt", token.Attempt)
 		return nil
 	}
-	return inv.finish(ctx, outcome{Result: res, err: err, kind: cptypes.FailureTypeJobFailed})
+	kind := cptypes.FailureTypeJobFailed
+	if errors.Is(err, ErrBadTarget) {
+		kind = cptypes.FailureTypeConfigurationError
+	}
+	return inv.finish(ctx, outcome{Result: res, err: err, kind: kind})
+}
+
+// placement resolves where verify looks, and the clients that reach it.
+func (inv *invocation) placement(tp *targetParams) (placement, error) {
+	ts := inv.h.targets
+	t, err := ts.resolve(tp)
+	if err != nil {
+		return placement{}, err
+	}
+	inv.req.Target = &t
+	ports, err := ts.ports(t)
+	if err != nil {
+		return placement{}, err
+	}
+	return placement{ecsPorts: ports, Cluster: t.Cluster, Service: t.Service, Container: t.Container, Where: t.where(ts.cfg)}, nil
 }
 
 // use takes what could be read of the job's parameters into the request.
 func (inv *invocation) use(up userParameters) {
 	inv.req.Mode, inv.req.ImageTag, inv.req.ExecutionID = up.Mode, up.ImageTag, up.ExecutionID
-	inv.log = inv.log.With("mode", string(up.Mode), "imageTag", up.ImageTag, "executionId", up.ExecutionID)
+	inv.req.ImageDigest, inv.req.CommitTime, inv.req.Environment = up.ImageDigest, up.CommitTime, up.Environment
+	if inv.req.Environment == "" {
+		inv.req.Environment = inv.h.cfg.Environment
+	}
+	inv.log = inv.log.With("mode", string(up.Mode), "imageTag", up.ImageTag, "executionId", up.ExecutionID,
+		"environment", inv.req.Environment)
 }
 
 // belongs refuses a job that is not an invoke action of this function in
@@ -277,6 +316,17 @@ func (inv *invocation) finish(ctx context.Context, o outcome) error {
 		JobID:        inv.req.JobID,
 		Reason:       o.Detail,
 		Notice:       o.Notice,
+		Environment:  inv.req.Environment,
+		Pipeline:     h.cfg.ServiceName,
+	}
+	if rec.ImageDigest == "" {
+		rec.ImageDigest = inv.req.ImageDigest
+	}
+	if !inv.req.CommitTime.IsZero() {
+		rec.CommitTime = epochMillis(inv.req.CommitTime)
+	}
+	if t := inv.req.Target; t != nil && t.remote(h.cfg) {
+		rec.Account, rec.Region = t.Account, t.Region
 	}
 	if o.err != nil {
 		rec.Status, rec.Reason, rec.Notice = statusOf(o.err), o.err.Error(), ""

@@ -32,6 +32,11 @@ type Record struct {
 	JobID        string
 	Reason       string
 	Notice       string // a pass people are told about (e.g. "passed unscanned")
+	Environment  string // the environment checked
+	Pipeline     string // the pipeline's service (SERVICE)
+	CommitTime   int64  // epoch ms of the commit; 0 when not given
+	Account      string // where verify looked, when not the function's own account and region
+	Region       string
 }
 
 // History appends records and never overwrites one.
@@ -129,6 +134,13 @@ func (r *Record) item() map[string]ddbtypes.AttributeValue {
 	}
 	optional("scanStatus", r.ScanStatus)
 	optional("notice", r.Notice)
+	optional("environment", r.Environment)
+	optional("pipeline", r.Pipeline)
+	optional("account", r.Account)
+	optional("region", r.Region)
+	if r.CommitTime != 0 {
+		item["commitTime"] = &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(r.CommitTime, 10)}
+	}
 	return item
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -24,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // What moto 5.2 does and does not do, as these tests rely on it:
@@ -182,8 +184,15 @@ func (fx *fixture) scanResult(t testing.TB, tag string, result map[string]any) {
 // service creates an ECS service whose task definition runs image in "app".
 func (fx *fixture) service(t testing.TB, name, image string, desired int32) {
 	t.Helper()
+	createService(t, fx.ecs, fx.cluster, name, image, desired)
+}
+
+// createService creates, with client c, an ECS service in cluster whose
+// task definition runs image in "app".
+func createService(t testing.TB, c *ecs.Client, cluster, name, image string, desired int32) {
+	t.Helper()
 	ctx := context.Background()
-	td, err := fx.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+	td, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
 		Family: aws.String(name),
 		ContainerDefinitions: []ecstypes.ContainerDefinition{
 			{Name: aws.String("app"), Image: aws.String(image), Memory: aws.Int32(256)},
@@ -193,8 +202,8 @@ func (fx *fixture) service(t testing.TB, name, image string, desired int32) {
 	if err != nil {
 		t.Fatalf("register task definition: %v", err)
 	}
-	if _, err := fx.ecs.CreateService(ctx, &ecs.CreateServiceInput{
-		Cluster: aws.String(fx.cluster), ServiceName: aws.String(name),
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{
+		Cluster: aws.String(cluster), ServiceName: aws.String(name),
 		TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(desired),
 	}); err != nil {
 		t.Fatalf("create service: %v", err)
@@ -207,7 +216,7 @@ func (fx *fixture) env(service string) map[string]string {
 		"STATE_TABLE": fx.table, "ECR_REPOSITORY": fx.repo, "ECR_REPOSITORY_URI": fx.repoURI,
 		"SNS_TOPIC_ARN": fx.topicARN, "SCAN_FAIL_SEVERITY": "HIGH", "ECS_CLUSTER": fx.cluster,
 		"ECS_SERVICE": service, "CONTAINER_NAME": "app", "ENVIRONMENT": "it",
-		"PIPELINE_NAME": testPipeline, "AWS_LAMBDA_FUNCTION_NAME": testFunction, "AWS_REGION": "us-east-1",
+		"PIPELINE_NAME": testPipeline, "SERVICE": "it", "AWS_LAMBDA_FUNCTION_NAME": testFunction, "AWS_REGION": "us-east-1",
 	}
 }
 
@@ -223,13 +232,11 @@ func (fx *fixture) handler(t testing.TB, cp *codePipelineFake, service string, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecrc, ecsc, ddb := ecr.NewFromConfig(fx.cfg), ecs.NewFromConfig(fx.cfg), dynamodb.NewFromConfig(fx.cfg)
+	deps := newDeps(fx.cfg, nil)
 	pipeline := codepipeline.NewFromConfig(fx.cfg, func(o *codepipeline.Options) { o.BaseEndpoint = aws.String(cp.URL) })
+	deps.Details, deps.Succeed, deps.Fail = pipeline, pipeline, pipeline
 	logs := &syncBuffer{}
-	return NewHandler(cfg, nil, Deps{
-		Images: ecrc, Findings: ecrc, Services: ecsc, TaskDefs: ecsc, Put: ddb, Get: ddb,
-		Topics: sns.NewFromConfig(fx.cfg), Succeed: pipeline, Fail: pipeline, Details: pipeline,
-	}, slog.New(slog.NewJSONHandler(logs, nil)), time.Now), logs
+	return NewHandler(cfg, nil, deps, slog.New(slog.NewJSONHandler(logs, nil)), time.Now), logs
 }
 
 // items reads an execution's history, oldest first.
@@ -455,6 +462,47 @@ func TestIntegration(t *testing.T) {
 		c := invoke(t, h, cp, "job-verify-wait", params("verify", "rolling-1", "exec-verify-wait"), "", "PutJobSuccessResult")
 		if _, err := parseContinuation(fmt.Sprint(c.Body["continuationToken"]), ModeVerify, time.Now()); err != nil {
 			t.Fatalf("continuation: %v (%v)", err, c.Body)
+		}
+	})
+
+	t.Run("verify assumes the target's role and checks its account and region", func(t *testing.T) {
+		digest := fx.pushImage(t, "staging-1")
+		const role = "arn:aws:iam::222222222222:role/cicd-it-verify"
+		// The staging account's service, made with the role's credentials:
+		// moto keeps it in account 222222222222, region eu-west-1.
+		creds, err := sts.NewFromConfig(fx.cfg).AssumeRole(context.Background(), &sts.AssumeRoleInput{
+			RoleArn: aws.String(role), RoleSessionName: aws.String("it-setup")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		staging := ecs.NewFromConfig(fx.cfg, func(o *ecs.Options) {
+			o.Region = "eu-west-1"
+			o.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(creds.Credentials.AccessKeyId),
+				aws.ToString(creds.Credentials.SecretAccessKey), aws.ToString(creds.Credentials.SessionToken))
+		})
+		if _, err := staging.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String("apps-staging")}); err != nil {
+			t.Fatal(err)
+		}
+		createService(t, staging, "apps-staging", "orders", fx.repoURI+"@"+digest, 1)
+
+		h, _ := fx.handler(t, cp, "unused")
+		up := multi("verify", map[string]any{"imageTag": "staging-1", "executionId": "exec-verify-staging", "imageDigest": digest,
+			"environment": "staging", "commitTime": "2026-11-25T11:50:00Z",
+			"target": map[string]any{"cluster": "apps-staging", "service": "orders", "account": "222222222222", "region": "eu-west-1", "roleArn": role}})
+		invoke(t, h, cp, "job-verify-staging", up, "", "PutJobSuccessResult")
+		items := fx.items(t, "exec-verify-staging")
+		if len(items) != 1 || attrS(items[0], "status") != "DEPLOYED" || attrS(items[0], "environment") != "staging" ||
+			attrS(items[0], "account") != "222222222222" || attrS(items[0], "region") != "eu-west-1" ||
+			attrN(items[0], "commitTime") != "1795607400000" || attrS(items[0], "imageDigest") != digest {
+			t.Fatalf("items %v", items)
+		}
+
+		// The same names in the function's own account and region do not exist.
+		up = multi("verify", map[string]any{"imageTag": "staging-1", "executionId": "exec-verify-staging-local", "imageDigest": digest,
+			"target": map[string]any{"cluster": "apps-staging", "service": "orders"}})
+		c := invoke(t, h, cp, "job-verify-staging-local", up, "", "PutJobFailureResult")
+		if msg := failureMessage(c); !strings.Contains(msg, "ERROR: ") || !strings.Contains(msg, "apps-staging") {
+			t.Errorf("failure message %q", msg)
 		}
 	})
 

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 func main() {
@@ -97,6 +98,27 @@ func newDeps(awsCfg aws.Config, endpoint func(service string) string) Deps {
 			o.BaseEndpoint = u
 		}
 	})
+	roles := sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+		if u := base("STS"); u != nil {
+			o.BaseEndpoint = u
+		}
+	})
+	// ECS in a target's region, with its role's credentials: called once
+	// per region and role, the handler keeps the clients.
+	ecsFor := func(region string, creds aws.CredentialsProvider) (serviceDescriber, taskDefinitionDescriber) {
+		c := ecs.NewFromConfig(awsCfg, func(o *ecs.Options) {
+			if u := base("ECS"); u != nil {
+				o.BaseEndpoint = u
+			}
+			if region != "" {
+				o.Region = region
+			}
+			if creds != nil {
+				o.Credentials = creds
+			}
+		})
+		return c, c
+	}
 	return Deps{
 		Images:   ecrc,
 		Findings: ecrc,
@@ -108,6 +130,8 @@ func newDeps(awsCfg aws.Config, endpoint func(service string) string) Deps {
 		Details:  cp,
 		Succeed:  cp,
 		Fail:     cp,
+		Roles:    roles,
+		ECSFor:   ecsFor,
 	}
 }
 

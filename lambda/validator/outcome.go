@@ -40,6 +40,9 @@ var (
 	ErrRolloutFailed  = errors.New("deployment failed")
 	ErrRolloutTimeout = errors.New("deployment did not complete in time")
 	ErrImageMismatch  = errors.New("service does not run the pushed image")
+	// ErrDigestMismatch: the tag resolves to another image than the build
+	// pushed (UserParameters imageDigest).
+	ErrDigestMismatch = errors.New("image tag does not resolve to the built digest")
 	// ErrScanUnreadable: the scan finished but its findings could not all be
 	// read, so the image cannot be shown to be safe.
 	ErrScanUnreadable = errors.New("could not read all findings of the image scan")
@@ -52,6 +55,7 @@ var (
 	ErrBadParameters   = errors.New("invalid UserParameters")
 	ErrBadContinuation = errors.New("invalid continuation token")
 	ErrConfig          = errors.New("validator misconfigured")
+	ErrBadTarget       = errors.New("invalid verify target")
 	ErrHistory         = errors.New("could not record the outcome in the state table")
 	ErrInternal        = errors.New("internal error")
 	// ErrJobDetails: CodePipeline could not be asked about the job, so it
@@ -68,7 +72,8 @@ var ErrForeignJob = errors.New("job refused: not a job of this pipeline's valida
 func statusOf(err error) Status {
 	switch {
 	case errors.Is(err, ErrImageNotFound), errors.Is(err, ErrScanFailed),
-		errors.Is(err, ErrScanTimeout), errors.Is(err, ErrVulnerable), errors.Is(err, ErrScanUnreadable):
+		errors.Is(err, ErrScanTimeout), errors.Is(err, ErrVulnerable), errors.Is(err, ErrScanUnreadable),
+		errors.Is(err, ErrDigestMismatch):
 		return StatusRejected
 	case errors.Is(err, ErrRolloutFailed), errors.Is(err, ErrRolloutTimeout),
 		errors.Is(err, ErrImageMismatch):

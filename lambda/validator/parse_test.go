@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,6 +36,26 @@ func TestParseUserParameters(t *testing.T) {
 		{in: `{"mode":"gate","imageTag":null,"executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag is missing"}},
 		{in: `{"mode":"gate","imageTag":"a","executionId":["e"]}`, want: userParameters{Mode: ModeGate, ImageTag: "a"}, wantErr: []string{"executionId is not a string"}},
 		{in: `{"mode":"gate","imageTag":"a","executionId":"e","pad":"` + strings.Repeat("x", maxParametersLen) + `"}`, wantErr: []string{"longer than"}},
+		{in: `{"mode":"verify","imageTag":"a","executionId":"e","imageDigest":"` + testDigest + `","commitTime":"2026-11-25T11:50:00+01:00","environment":"prod",` +
+			`"target":{"cluster":"apps","service":"orders","container":"web","account":"222222222222","region":"us-east-1","roleArn":"arn:aws:iam::222222222222:role/r"}}`,
+			want: userParameters{Mode: ModeVerify, ImageTag: "a", ExecutionID: "e", ImageDigest: testDigest,
+				CommitTime: time.Date(2026, 11, 25, 10, 50, 0, 0, time.UTC), Environment: "prod",
+				Target: &targetParams{Cluster: "apps", Service: "orders", Container: "web", Account: "222222222222", Region: "us-east-1", RoleARN: "arn:aws:iam::222222222222:role/r"}}},
+		{in: `{"mode":"verify","imageTag":"a","executionId":"e","target":{"cluster":"arn:aws:ecs:us-east-1:222222222222:cluster/apps","account":""}}`,
+			want: userParameters{Mode: ModeVerify, ImageTag: "a", ExecutionID: "e", Target: &targetParams{Cluster: "arn:aws:ecs:us-east-1:222222222222:cluster/apps"}}},
+		{in: `{"mode":"verify","imageTag":"a","executionId":"e","target":"apps"}`, want: userParameters{Mode: ModeVerify, ImageTag: "a", ExecutionID: "e"},
+			wantErr: []string{"target: not a JSON object"}},
+		{in: `{"mode":"verify","imageTag":"a","executionId":"e","target":{"account":"22","region":"mars","roleArn":"arn:aws:iam::1:user/u","cluster":"a b","container":7}}`,
+			want:    userParameters{Mode: ModeVerify, ImageTag: "a", ExecutionID: "e", Target: &targetParams{}},
+			wantErr: []string{`target.account "22" is not valid`, `target.region "mars" is not valid`, `target.roleArn`, `target.cluster "a b" is not valid`, "target.container is not a string"}},
+		{in: `{"mode":"verify","imageTag":"a","executionId":"e","target":{"region":"eu-west-1","Region":"us-east-1"}}`,
+			want: userParameters{Mode: ModeVerify, ImageTag: "a", ExecutionID: "e"}, wantErr: []string{`target: key "Region" appears twice`}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","imageDigest":"sha256:ABC"}`, want: userParameters{Mode: ModeGate, ImageTag: "a", ExecutionID: "e"},
+			wantErr: []string{`imageDigest "sha256:ABC" is not valid`}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","commitTime":"#{SourceVariables.CommitterDate}"}`, want: userParameters{Mode: ModeGate, ImageTag: "a", ExecutionID: "e"},
+			wantErr: []string{"commitTime is the unresolved pipeline variable"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","environment":"-dev"}`, want: userParameters{Mode: ModeGate, ImageTag: "a", ExecutionID: "e"},
+			wantErr: []string{`environment "-dev" is not valid`}},
 		{in: `{"mode":"gate","imageTag":"-bad","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{`imageTag "-bad" is not valid`}},
 		{in: `{"mode":"gate","imageTag":"a b","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag"}},
 		{in: `{"mode":"gate","imageTag":"` + strings.Repeat("a", 129) + `","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag"}},
@@ -45,7 +66,7 @@ func TestParseUserParameters(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := parseUserParameters(tc.in)
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("parseUserParameters() = %+v, want %+v", got, tc.want)
 			}
 			if tc.wantErr == nil {
@@ -66,6 +87,21 @@ func TestParseUserParameters(t *testing.T) {
 				t.Errorf("error %q echoes control characters", err)
 			}
 		})
+	}
+}
+
+func TestParseCommitTime(t *testing.T) {
+	want := time.Date(2026, 11, 25, 11, 50, 0, 0, time.UTC)
+	for _, in := range []string{"2026-11-25T11:50:00Z", "2026-11-25T12:50:00+01:00", "2026-11-25T11:50:00.000Z",
+		"2026-11-25T11:50:00+0000", "2026-11-25 12:50:00 +0100", "Wed Nov 25 12:50:00 2026 +0100"} {
+		if got, ok := parseCommitTime(in); !ok || !got.Equal(want) {
+			t.Errorf("parseCommitTime(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "yesterday", "2026-11-25", "1969-12-31T23:59:59Z", "2201-01-01T00:00:00Z", "1795607400000"} {
+		if got, ok := parseCommitTime(in); ok {
+			t.Errorf("parseCommitTime(%q) = %v, want refused", in, got)
+		}
 	}
 }
 

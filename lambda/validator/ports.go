@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // The ports: one interface per AWS operation the validator calls, each with the
@@ -37,6 +38,12 @@ type serviceDescriber interface {
 // primary deployment runs).
 type taskDefinitionDescriber interface {
 	DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTaskDefinitionInput, optFns ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error)
+}
+
+// roleAssumer is sts:AssumeRole (verify in another account: the target's
+// role). It is also stscreds.AssumeRoleAPIClient.
+type roleAssumer interface {
+	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
 }
 
 // itemPutter is dynamodb:PutItem (the append-only history).
@@ -83,6 +90,7 @@ var (
 	_ itemGetter              = (*dynamodb.Client)(nil)
 	_ publisher               = (*sns.Client)(nil)
 	_ jobDetailsGetter        = (*codepipeline.Client)(nil)
+	_ roleAssumer             = (*sts.Client)(nil)
 	_ jobSucceeder            = (*codepipeline.Client)(nil)
 	_ jobFailer               = (*codepipeline.Client)(nil)
 )
