@@ -234,8 +234,11 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 		},
 	})
 
-	// gate
-	props.Repository.Grant(fn, jsii.String("ecr:DescribeImages"), jsii.String("ecr:DescribeImageScanFindings"))
+	// gate; verify reads the running image's manifest and puts it again with
+	// a deployed tag, which the repository's lifecycle policy keeps (tags
+	// are immutable: PutImage cannot move an existing one).
+	props.Repository.Grant(fn, jsii.String("ecr:DescribeImages"), jsii.String("ecr:DescribeImageScanFindings"),
+		jsii.String("ecr:BatchGetImage"), jsii.String("ecr:PutImage"))
 	// history: append only, so PutItem (and GetItem to recognise its own item
 	// after a retried write) and nothing that could change an item.
 	props.Table.Grant(fn, jsii.String("dynamodb:PutItem"), jsii.String("dynamodb:GetItem"))

@@ -122,10 +122,10 @@ func TestGrantsAreScoped(t *testing.T) {
 		got[cdktest.JSON(st["Action"])] = cdktest.JSON(st["Resource"])
 	}
 	want := map[string]string{
-		`["ecr:DescribeImageScanFindings","ecr:DescribeImages"]`: `{"Fn::GetAtt":["Repository`,
-		`["dynamodb:GetItem","dynamodb:PutItem"]`:                `{"Fn::GetAtt":["Table`,
-		`["kms:Decrypt","kms:GenerateDataKey*"]`:                 `{"Fn::GetAtt":["Key`,
-		`"sns:Publish"`:                                          `{"Ref":"Topic`,
+		`["ecr:BatchGetImage","ecr:DescribeImageScanFindings","ecr:DescribeImages","ecr:PutImage"]`: `{"Fn::GetAtt":["Repository`,
+		`["dynamodb:GetItem","dynamodb:PutItem"]`:                                                   `{"Fn::GetAtt":["Table`,
+		`["kms:Decrypt","kms:GenerateDataKey*"]`:                                                    `{"Fn::GetAtt":["Key`,
+		`"sns:Publish"`:                                                                             `{"Ref":"Topic`,
 		// The same-account services, in this region and in eu-west-1; the
 		// staging service only through its role.
 		`"ecs:DescribeServices"`: `[{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":service/production-cluster/web"]]},` +

@@ -338,6 +338,12 @@ func TestJobEndsInTime(t *testing.T) {
 		}, status: StatusValidated},
 		{name: "SNS Publish hangs", event: gate, setup: func(w *world) { w.topic.hang = true }, status: StatusRejected},
 		{name: "CodePipeline GetJobDetails hangs", event: gate, setup: func(w *world) { w.pipeline.hangDetails = true }, status: StatusError},
+		{name: "ECR BatchGetImage hangs", event: verify, setup: func(w *world) {
+			w.images.out = imageOut(ecrtypes.ScanStatusComplete)
+			w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
+			w.taskDefs.defs = taskDefs(map[string]string{tdNew: testRepoURI + ":" + testTag})
+			w.manifests.hang = true
+		}, status: StatusDeployed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

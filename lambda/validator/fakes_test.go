@@ -95,6 +95,52 @@ func (f *fakeFindings) DescribeImageScanFindings(ctx context.Context, in *ecr.De
 	return f.out, nil
 }
 
+// testManifest is the image's manifest as ECR stores it.
+const testManifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}`
+
+// fakeManifests is BatchGetImage: the test image's manifest, by digest.
+type fakeManifests struct {
+	out   *ecr.BatchGetImageOutput // nil: the manifest of testDigest
+	err   error
+	hang  bool
+	calls []*ecr.BatchGetImageInput
+}
+
+func (f *fakeManifests) BatchGetImage(ctx context.Context, in *ecr.BatchGetImageInput, _ ...func(*ecr.Options)) (*ecr.BatchGetImageOutput, error) {
+	f.calls = append(f.calls, in)
+	if err := enter(ctx, f.hang); err != nil {
+		return nil, err
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.out != nil {
+		return f.out, nil
+	}
+	return &ecr.BatchGetImageOutput{Images: []ecrtypes.Image{{
+		ImageId:                &ecrtypes.ImageIdentifier{ImageDigest: in.ImageIds[0].ImageDigest},
+		ImageManifest:          aws.String(testManifest),
+		ImageManifestMediaType: aws.String("application/vnd.oci.image.manifest.v1+json"),
+	}}}, nil
+}
+
+// fakeTags is PutImage.
+type fakeTags struct {
+	err   error
+	calls []*ecr.PutImageInput
+}
+
+func (f *fakeTags) PutImage(ctx context.Context, in *ecr.PutImageInput, _ ...func(*ecr.Options)) (*ecr.PutImageOutput, error) {
+	f.calls = append(f.calls, in)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &ecr.PutImageOutput{Image: &ecrtypes.Image{ImageId: &ecrtypes.ImageIdentifier{ImageDigest: in.ImageDigest, ImageTag: in.ImageTag}}}, nil
+}
+
 type fakeServices struct {
 	out   *ecs.DescribeServicesOutput
 	err   error
@@ -409,14 +455,16 @@ func (r remoteECS) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeT
 // world is one set of fakes and a handler on them. The handler's
 // configuration is read from env, as main reads the function's environment.
 type world struct {
-	images   fakeImages
-	findings fakeFindings
-	services fakeServices
-	taskDefs fakeTaskDefs
-	table    fakeTable
-	topic    fakeTopic
-	pipeline fakePipeline
-	roles    fakeRoles
+	images    fakeImages
+	findings  fakeFindings
+	manifests fakeManifests
+	tags      fakeTags
+	services  fakeServices
+	taskDefs  fakeTaskDefs
+	table     fakeTable
+	topic     fakeTopic
+	pipeline  fakePipeline
+	roles     fakeRoles
 	// factoryCalls lists the ECS clients built for targets ("region role?"),
 	// remoteCalls the requests they made ("region access-key").
 	factoryCalls []string
@@ -478,7 +526,7 @@ func (w *world) handler() *Handler {
 	w.cfg, w.cfgErr = LoadConfig(func(k string) string { return w.env[k] })
 	log := slog.New(slog.NewJSONHandler(&w.logs, nil))
 	return NewHandler(w.cfg, w.cfgErr, Deps{
-		Images: &w.images, Findings: &w.findings, Services: &w.services, TaskDefs: &w.taskDefs,
+		Images: &w.images, Findings: &w.findings, Manifests: &w.manifests, Tags: &w.tags, Services: &w.services, TaskDefs: &w.taskDefs,
 		Put: &w.table, Get: &w.table, Topics: &w.topic, Succeed: &w.pipeline, Fail: &w.pipeline,
 		Details: &w.pipeline, Roles: &w.roles, ECSFor: w.ecsFor,
 	}, log, func() time.Time { return w.now })
@@ -504,7 +552,7 @@ func (w *world) handle(ctx context.Context, raw []byte) error {
 
 // awsCalls counts every call made to any fake.
 func (w *world) awsCalls() int {
-	return len(w.images.calls) + len(w.findings.calls) + len(w.services.calls) + len(w.taskDefs.calls) +
+	return len(w.images.calls) + len(w.findings.calls) + len(w.manifests.calls) + len(w.tags.calls) + len(w.services.calls) + len(w.taskDefs.calls) +
 		w.table.puts + w.table.gets + len(w.topic.msgs) + len(w.pipeline.successes) + len(w.pipeline.failures) +
 		len(w.pipeline.detailCalls) + len(w.roles.calls)
 }

@@ -16,16 +16,18 @@ import (
 
 // Deps are the AWS operations the validator uses; main passes the SDK clients.
 type Deps struct {
-	Images   imageDescriber
-	Findings scanFindingsDescriber
-	Services serviceDescriber
-	TaskDefs taskDefinitionDescriber
-	Put      itemPutter
-	Get      itemGetter
-	Topics   publisher
-	Details  jobDetailsGetter
-	Succeed  jobSucceeder
-	Fail     jobFailer
+	Images    imageDescriber
+	Findings  scanFindingsDescriber
+	Manifests imageBatchGetter
+	Tags      imagePutter
+	Services  serviceDescriber
+	TaskDefs  taskDefinitionDescriber
+	Put       itemPutter
+	Get       itemGetter
+	Topics    publisher
+	Details   jobDetailsGetter
+	Succeed   jobSucceeder
+	Fail      jobFailer
 	// Roles and ECSFor reach a verify target in another account or region:
 	// the role is assumed through Roles, and ECSFor builds the ECS clients
 	// (once per region and role; nil: only the function's own).
@@ -41,6 +43,7 @@ type Handler struct {
 	gate    *Gate
 	verify  *Verifier
 	targets *targets
+	protect *Protector
 	history *History
 	notify  *Notifier
 	jobs    *Jobs
@@ -60,6 +63,7 @@ func NewHandler(cfg Config, cfgErr error, d Deps, log *slog.Logger, now func() t
 			MaxWait: cfg.MaxWait, Log: log},
 		targets: &targets{cfg: cfg, local: ecsPorts{Services: d.Services, TaskDefs: d.TaskDefs},
 			factory: d.ECSFor, roles: d.Roles},
+		protect: &Protector{Get: d.Manifests, Put: d.Tags, Images: d.Images, Repository: cfg.Repository},
 		history: &History{Put: d.Put, Get: d.Get, Table: cfg.Table},
 		notify:  &Notifier{Topics: d.Topics, TopicARN: cfg.TopicARN, Environment: cfg.environmentName(), Service: cfg.ServiceName},
 		jobs:    &Jobs{Get: d.Details, Succeed: d.Succeed, Fail: d.Fail},
@@ -224,6 +228,9 @@ func (inv *invocation) run(ctx context.Context, ev jobEvent) error {
 		res, err = h.verify.Check(work, up.ImageTag, up.ImageDigest, p, waited)
 		return err
 	})
+	if err == nil && res.Status == StatusDeployed {
+		inv.protect(work, &res)
+	}
 	if err == nil && res.Pending != "" {
 		summary := fmt.Sprintf("waiting: %s (%s of %s)", res.Pending, waited.Round(time.Second), h.cfg.MaxWait)
 		inv.ended = true
@@ -241,6 +248,26 @@ func (inv *invocation) run(ctx context.Context, ev jobEvent) error {
 		kind = cptypes.FailureTypeConfigurationError
 	}
 	return inv.finish(ctx, outcome{Result: res, err: err, kind: kind})
+}
+
+// protect tags the image that runs as deployed to the environment, so that
+// the lifecycle policy keeps it. Best effort, and visible: a failure leaves
+// the verdict DEPLOYED and the job successful (the deploy did take effect),
+// and the item, the job summary and a message say the image is not protected.
+func (inv *invocation) protect(ctx context.Context, res *Result) {
+	var tag string
+	err := inv.guard("the deployed tag", func() (err error) {
+		tag, err = inv.h.protect.Protect(ctx, inv.req.Environment, res.Digest, inv.now)
+		return err
+	})
+	if err != nil {
+		inv.log.Error("image not protected from expiry", "error", err.Error())
+		res.Detail += "; image not protected from expiry: " + err.Error()
+		res.Notice = "deployed, not protected from expiry"
+		return
+	}
+	res.DeployedTag = tag
+	res.Detail += "; kept from expiry as " + tag
 }
 
 // placement resolves where verify looks, and the clients that reach it.
@@ -318,6 +345,7 @@ func (inv *invocation) finish(ctx context.Context, o outcome) error {
 		Notice:       o.Notice,
 		Environment:  inv.req.Environment,
 		Pipeline:     h.cfg.ServiceName,
+		DeployedTag:  o.DeployedTag,
 	}
 	if rec.ImageDigest == "" {
 		rec.ImageDigest = inv.req.ImageDigest

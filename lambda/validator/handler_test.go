@@ -234,7 +234,7 @@ func TestHandle(t *testing.T) {
 				w.taskDefs.defs = taskDefs(map[string]string{tdNew: newImage})
 			},
 			event: jobEventJSON(testJob, verify, ""), result: succeeded, status: StatusDeployed,
-			reason: []string{"ecs-svc/2 COMPLETED", "container app runs " + newImage},
+			reason: []string{"ecs-svc/2 COMPLETED", "container app runs " + newImage, "kept from expiry as deployed-dev.20261125T120000.000Z"},
 			check: func(t *testing.T, w *world) {
 				in := w.services.calls[0]
 				if aws.ToString(in.Cluster) != "production-cluster" || len(in.Services) != 1 || in.Services[0] != "cicd-pipeline-dev" {
@@ -255,13 +255,14 @@ func TestHandle(t *testing.T) {
 			event: jobEventJSON(testJob, verify, ""), result: succeeded, status: StatusDeployed,
 		},
 		{
-			name: "verify matches by tag when the digest lookup fails",
+			name: "verify matches by tag when the digest lookup fails, and says the image is not protected",
 			setup: func(w *world) {
 				w.images.err = throttled
 				w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
 				w.taskDefs.defs = taskDefs(map[string]string{tdNew: newImage})
 			},
-			event: jobEventJSON(testJob, verify, ""), result: succeeded, status: StatusDeployed,
+			event: jobEventJSON(testJob, verify, ""), result: succeeded, status: StatusDeployed, sns: true,
+			reason: []string{"image not protected from expiry: the image's digest is unknown"},
 		},
 		{
 			name: "verify fails a deployment the circuit breaker rolled back, naming the running image",
@@ -318,6 +319,7 @@ func TestHandle(t *testing.T) {
 		{
 			name: "verify without a rollout state uses the settled counts",
 			setup: func(w *world) {
+				w.images.out = imageOut(ecrtypes.ScanStatusComplete)
 				w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, "", 2, 2, ""))
 				w.taskDefs.defs = taskDefs(map[string]string{tdNew: newImage})
 			},

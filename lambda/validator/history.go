@@ -37,6 +37,7 @@ type Record struct {
 	CommitTime   int64  // epoch ms of the commit; 0 when not given
 	Account      string // where verify looked, when not the function's own account and region
 	Region       string
+	DeployedTag  string // verify: the tag that keeps the running image from expiry
 }
 
 // History appends records and never overwrites one.
@@ -138,6 +139,7 @@ func (r *Record) item() map[string]ddbtypes.AttributeValue {
 	optional("pipeline", r.Pipeline)
 	optional("account", r.Account)
 	optional("region", r.Region)
+	optional("deployedTag", r.DeployedTag)
 	if r.CommitTime != 0 {
 		item["commitTime"] = &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(r.CommitTime, 10)}
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -437,6 +438,17 @@ func TestIntegration(t *testing.T) {
 		if len(items) != 1 || attrS(items[0], "status") != "DEPLOYED" || attrS(items[0], "imageDigest") != digest {
 			t.Fatalf("items %v", items)
 		}
+		// The running image now has the environment's deployed tag.
+		tag := attrS(items[0], "deployedTag")
+		if !strings.HasPrefix(tag, "deployed-it.") {
+			t.Fatalf("deployedTag %q", tag)
+		}
+		out, err := fx.ecr.DescribeImages(context.Background(), &ecr.DescribeImagesInput{
+			RepositoryName: aws.String(fx.repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}}})
+		if err != nil || len(out.ImageDetails) != 1 || aws.ToString(out.ImageDetails[0].ImageDigest) != digest ||
+			!slices.Contains(out.ImageDetails[0].ImageTags, "deployed-1") {
+			t.Fatalf("the tag %s names %+v (%v), want the image %s", tag, out, err, digest)
+		}
 	})
 
 	t.Run("verify fails a service still on the previous image and names it", func(t *testing.T) {
@@ -513,6 +525,35 @@ func TestIntegration(t *testing.T) {
 			t.Errorf("failure message %q", msg)
 		}
 	})
+}
+
+// The deployed tag against a real ECR API: the manifest is put again with the
+// new tag, and a put an SDK retry repeats (ImageAlreadyExistsException) counts
+// as done; a tag that names another image does not.
+func TestIntegrationProtect(t *testing.T) {
+	fx := localFixture(t)
+	digest := fx.pushImage(t, "protect-1")
+	other := fx.pushImage(t, "protect-2")
+	deps := newDeps(fx.cfg, nil)
+	p := &Protector{Get: deps.Manifests, Put: deps.Tags, Images: deps.Images, Repository: fx.repo}
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for range 2 {
+		tag, err := p.Protect(context.Background(), "prod", digest, at)
+		if err != nil || tag != "deployed-prod.20261125T120000.000Z" {
+			t.Fatalf("Protect() = %q, %v", tag, err)
+		}
+	}
+	out, err := fx.ecr.DescribeImages(context.Background(), &ecr.DescribeImagesInput{
+		RepositoryName: aws.String(fx.repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(digest)}}})
+	if err != nil || len(out.ImageDetails) != 1 {
+		t.Fatalf("describe %s: %v", digest, err)
+	}
+	if tags := out.ImageDetails[0].ImageTags; !slices.Contains(tags, "protect-1") || !slices.Contains(tags, "deployed-prod.20261125T120000.000Z") {
+		t.Errorf("image tags %v, want its commit tag and the deployed tag", tags)
+	}
+	if _, err := p.Protect(context.Background(), "prod", other, at); err == nil || !strings.Contains(err.Error(), "already names another image") {
+		t.Errorf("Protect() of another image with a taken tag = %v", err)
+	}
 }
 
 // countingGetter records whether the GetItem fallback was needed.

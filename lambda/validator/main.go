@@ -120,18 +120,20 @@ func newDeps(awsCfg aws.Config, endpoint func(service string) string) Deps {
 		return c, c
 	}
 	return Deps{
-		Images:   ecrc,
-		Findings: ecrc,
-		Services: ecsc,
-		TaskDefs: ecsc,
-		Put:      ddb,
-		Get:      ddb,
-		Topics:   topics,
-		Details:  cp,
-		Succeed:  cp,
-		Fail:     cp,
-		Roles:    roles,
-		ECSFor:   ecsFor,
+		Images:    ecrc,
+		Findings:  ecrc,
+		Manifests: ecrc,
+		Tags:      ecrc,
+		Services:  ecsc,
+		TaskDefs:  ecsc,
+		Put:       ddb,
+		Get:       ddb,
+		Topics:    topics,
+		Details:   cp,
+		Succeed:   cp,
+		Fail:      cp,
+		Roles:     roles,
+		ECSFor:    ecsFor,
 	}
 }
 

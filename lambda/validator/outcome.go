@@ -93,6 +93,9 @@ type Result struct {
 	Findings   map[string]int32
 	ScanStatus string // gate: the ECR scan status the verdict rests on
 	Detail     string // what a pass was based on, for the item and the job summary
+	// DeployedTag is the tag verify added to the running image, which the
+	// lifecycle policy keeps.
+	DeployedTag string
 	// Notice is set on a pass that people must hear about (an image that
 	// passed unscanned); it is announced like a failure.
 	Notice string

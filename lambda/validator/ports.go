@@ -29,6 +29,18 @@ type scanFindingsDescriber interface {
 	DescribeImageScanFindings(ctx context.Context, in *ecr.DescribeImageScanFindingsInput, optFns ...func(*ecr.Options)) (*ecr.DescribeImageScanFindingsOutput, error)
 }
 
+// imageBatchGetter is ecr:BatchGetImage (verify: the deployed image's
+// manifest, to tag it).
+type imageBatchGetter interface {
+	BatchGetImage(ctx context.Context, in *ecr.BatchGetImageInput, optFns ...func(*ecr.Options)) (*ecr.BatchGetImageOutput, error)
+}
+
+// imagePutter is ecr:PutImage (verify: the same manifest with a deployed
+// tag, which the lifecycle policy keeps).
+type imagePutter interface {
+	PutImage(ctx context.Context, in *ecr.PutImageInput, optFns ...func(*ecr.Options)) (*ecr.PutImageOutput, error)
+}
+
 // serviceDescriber is ecs:DescribeServices (verify: the primary deployment).
 type serviceDescriber interface {
 	DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, optFns ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
@@ -84,6 +96,8 @@ type jobFailer interface {
 var (
 	_ imageDescriber          = (*ecr.Client)(nil)
 	_ scanFindingsDescriber   = (*ecr.Client)(nil)
+	_ imageBatchGetter        = (*ecr.Client)(nil)
+	_ imagePutter             = (*ecr.Client)(nil)
 	_ serviceDescriber        = (*ecs.Client)(nil)
 	_ taskDefinitionDescriber = (*ecs.Client)(nil)
 	_ itemPutter              = (*dynamodb.Client)(nil)
