@@ -50,7 +50,7 @@ func NewCicdStack(scope constructs.Construct, cfg Config, opts StackOptions) aws
 		LogGroupNames: []string{buildLogGroup, validator.LogGroupName(validatorName)},
 	})
 	store := artifacts.New(stack, "Artifacts", artifacts.Props{Key: enc.Key})
-	images := registry.New(stack, "Registry", registry.Props{RepositoryName: name, Key: enc.Key})
+	images := registry.New(stack, "Registry", registry.Props{RepositoryName: name, Key: enc.Key, Environments: []string{cfg.EnvironmentSuffix}})
 	state := history.New(stack, "History", history.Props{
 		TableName:          "cicd-pipeline-state-" + cfg.EnvironmentSuffix,
 		Key:                enc.Key,
@@ -80,13 +80,14 @@ func NewCicdStack(scope constructs.Construct, cfg Config, opts StackOptions) aws
 	}))
 	check := validator.New(stack, "Validator", validator.Props{
 		FunctionName:     validatorName,
+		PipelineName:     name,
 		Environment:      cfg.EnvironmentSuffix,
 		Table:            state.Table,
 		Repository:       images.Repository,
 		Topic:            notes.Topic,
 		Key:              enc.Key,
-		Service:          service,
-		ContainerName:    cfg.ContainerName,
+		Service:          cfg.EnvironmentSuffix,
+		Targets:          []validator.Target{{Environment: cfg.EnvironmentSuffix, Service: service, ContainerName: cfg.ContainerName}},
 		ScanFailSeverity: cfg.ScanFailSeverity,
 		ModuleDir:        opts.ModuleDir,
 	})
