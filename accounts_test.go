@@ -93,6 +93,12 @@ func TestAccountsRolePermissions(t *testing.T) {
 			statement("ecs:ListTasks", "*", map[string]any{"ArnEquals": map[string]any{"ecs:cluster": "arn:aws:ecs:us-east-1:333333333333:cluster/apps"}}),
 			statement("iam:PassRole", []any{"arn:aws:iam::333333333333:role/orders-execution", "arn:aws:iam::333333333333:role/orders-task"},
 				map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
+			// prod reads the artifacts in its region's store.
+			statement([]any{"s3:GetBucket*", "s3:GetObject*", "s3:List*"}, []any{
+				assertions.Match_StringLikeRegexp(jsii.String(`^arn:aws:s3:::cicd-orders-artifacts-us-[a-z0-9]+$`)),
+				assertions.Match_StringLikeRegexp(jsii.String(`^arn:aws:s3:::cicd-orders-artifacts-us-[a-z0-9]+/\*$`)),
+			}),
+			statement([]any{"kms:Decrypt", "kms:DescribeKey"}, "arn:aws:kms:us-east-1:111111111111:key/*"),
 		}},
 	})
 	cdktest.HasResourceProperties(t, prod, "AWS::IAM::Policy", map[string]any{
@@ -262,12 +268,14 @@ func roleName(t *testing.T, stack, prefix string) string {
 	return ""
 }
 
-// The stacks deploy in dependency order: the roles and the regional store
-// before the pipeline that names them; the other stacks depend on nothing.
+// The stacks deploy in dependency order: the roles first, then the regional
+// store whose policies name the prod deploy role, then the pipeline that
+// names them all.
 func TestAccountsDeployOrder(t *testing.T) {
 	want := map[string]string{
 		crossPipeline: crossStaging + "," + crossProd + "," + crossReplica,
-		crossStaging:  "", crossProd: "", crossReplica: "",
+		crossReplica:  crossProd,
+		crossStaging:  "", crossProd: "",
 	}
 	for _, s := range crossVariant.synth(t) {
 		deps := slices.Clone(s.dependsOn)

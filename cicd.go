@@ -62,8 +62,11 @@ func newPipelineStacks(scope constructs.Construct, cfg Config, p PipelineConfig,
 	stack := newStack(names.Stack, names.Stack, cfg.PipelineAccount, cfg.PipelineRegion, description)
 	stacks := []awscdk.Stack{stack}
 
-	replicas := map[string]awss3.IBucket{}
+	// Per other region, the artifact store there; per other account and
+	// region, the roles there.
+	replicas := map[string]*replication.Replication{}
 	access := map[string]awscdk.Stack{}
+	targets := map[string]*target.Target{}
 	envs := make([]servicepipeline.Environment, len(p.Environments))
 	for i, e := range p.Environments {
 		id := e.Name + "Service"
@@ -90,9 +93,9 @@ func newPipelineStacks(scope constructs.Construct, cfg Config, p PipelineConfig,
 				rs := newStack(names.Stack+"-artifacts-"+region, names.Stack+"-artifacts-"+region, cfg.PipelineAccount, region,
 					fmt.Sprintf("cicd: artifact store in %s of pipeline %s (account %s, region %s)", region, names.Pipeline, cfg.PipelineAccount, cfg.PipelineRegion))
 				replicas[region] = replication.New(rs, "Default", replication.Props{
-					Alias:       "alias/" + names.Stack + "-artifacts",
+					Alias:       names.ReplicaKeyAlias(),
 					Description: "Encrypts the artifacts of pipeline " + names.Pipeline + " in " + region,
-				}).Bucket
+				})
 				stacks = append(stacks, rs)
 			}
 		}
@@ -118,16 +121,25 @@ func newPipelineStacks(scope constructs.Construct, cfg Config, p PipelineConfig,
 				TaskRoles:         e.TaskRoles,
 			})
 			awscdk.Tags_Of(t.Construct).Add(jsii.String("Environment"), jsii.String(e.Name), nil)
+			targets[e.Name] = t
 			// The role's own policy is written by the target package; the
 			// deploy action must not add its wildcard statements to it.
 			env.DeployRole = t.DeployRole.WithoutPolicyUpdates(nil)
 			env.VerifyRole = t.VerifyRole
+			if r := replicas[env.Region]; r != nil {
+				r.AllowRead(t.DeployRole)
+				awscdk.Stack_Of(r.Construct).AddStackDependency(as, jsii.String("the artifact store's policies name the deploy role"))
+			}
 		}
 		envs[i] = env
 	}
+	buckets := map[string]awss3.IBucket{}
+	for region, r := range replicas {
+		buckets[region] = r.Bucket()
+	}
 	// "Default": the resources keep the logical IDs they had at the stack's
 	// root, so the single-environment stack upgrades in place.
-	servicepipeline.New(stack, "Default", servicepipeline.Props{
+	sp := servicepipeline.New(stack, "Default", servicepipeline.Props{
 		Service:                 p.Service,
 		Names:                   names,
 		Source:                  p.Source,
@@ -137,9 +149,19 @@ func newPipelineStacks(scope constructs.Construct, cfg Config, p PipelineConfig,
 		NotificationEmail:       p.NotificationEmail,
 		GitHubTokenParameter:    p.GitHubTokenParameter,
 		Platform:                p.Platform,
-		ReplicationBuckets:      replicas,
+		UnscannedImages:         p.UnscannedImages,
+		ReplicationBuckets:      buckets,
 		ModuleDir:               opts.ModuleDir,
 	})
+	for _, e := range envs {
+		if t := targets[e.Name]; t != nil {
+			bucket, region := awss3.IBucket(sp.Artifacts.Bucket), cfg.PipelineRegion
+			if r := replicas[e.Region]; r != nil {
+				bucket, region = r.Artifacts.Bucket, e.Region
+			}
+			t.ReadArtifacts(bucket, cfg.PipelineAccount, region)
+		}
+	}
 
 	tags := map[string]string{"Project": "cicd-pipeline", "ManagedBy": "CDK"}
 	if cfg.SingleEnvironment {

@@ -32,6 +32,7 @@ const (
 	keyRequireApproval = "requireApproval"
 	keyTags            = "tags"
 	keyPlatform        = "platform"
+	keyUnscanned       = "unscannedImages"
 
 	keyPipelines       = "pipelines"
 	keyPipelineAccount = "pipelineAccount"
@@ -43,7 +44,7 @@ const (
 var ConfigKeys = []string{
 	keySuffix, keySourceProvider, keyRepositoryName, keyConnectionArn, keyGitHubRepo,
 	keyBranch, keyGitHubToken, keyCluster, keyService, keyContainer, keyScanSeverity,
-	keyEmail, keyRequireApproval, keyTags, keyPlatform,
+	keyEmail, keyRequireApproval, keyTags, keyPlatform, keyUnscanned,
 }
 
 // TopLevelKeys are the keys of the multi-pipeline configuration.
@@ -51,7 +52,7 @@ var TopLevelKeys = []string{keyPipelines, keyPipelineAccount, keyPipelineRegion,
 
 // Keys of one entry of pipelines, of its source and of one environment.
 var (
-	PipelineKeys    = []string{"service", "source", "scanFailSeverity", "notificationEmail", "githubTokenParameter", "platform", "tags", "environments"}
+	PipelineKeys    = []string{"service", "source", "scanFailSeverity", "notificationEmail", "githubTokenParameter", "platform", "unscannedImages", "tags", "environments"}
 	SourceKeys      = []string{"provider", "repositoryName", "connectionArn", "repository", "branch"}
 	EnvironmentKeys = []string{"name", "cluster", "service", "container", "account", "region", "requireApproval", "taskRoles"}
 )
@@ -78,6 +79,7 @@ const (
 	ruleAccount    = "use a 12-digit AWS account ID as a string, e.g. \"111111111111\""
 	ruleService    = "use 1-20 lowercase letters, digits and hyphens, starting and ending with a letter or digit (e.g. orders); pipeline and pipeline-* are kept for the single-environment stacks"
 	rulePlatform   = "use linux/amd64 or linux/arm64 (the architecture of the ECS tasks: arm64 for Graviton)"
+	ruleUnscanned  = "use reject or allow (allow passes an image ECR cannot scan, such as FROM scratch, and says so in the history and a message)"
 	ruleRoles      = `use a JSON array of the task definition's IAM roles, by name or ARN, e.g. ["orders-task","orders-execution"]`
 	rulePipelines  = `use a JSON array of pipelines, e.g. [{"service":"orders","environments":[{"name":"dev","cluster":"apps-dev","service":"orders"}]}] (README, Environments)`
 )
@@ -111,6 +113,7 @@ var allowed = map[string]string{
 	keyRequireApproval: ruleBool,
 	keyTags:            ruleTags,
 	keyPlatform:        rulePlatform,
+	keyUnscanned:       ruleUnscanned,
 	keyPipelines:       rulePipelines,
 	keyPipelineAccount: ruleAccount,
 	keyPipelineRegion:  ruleRegion(),
@@ -135,6 +138,7 @@ var nestedRules = map[string]string{
 	"requireApproval":      ruleBool,
 	"taskRoles":            ruleRoles,
 	"platform":             rulePlatform,
+	"unscannedImages":      ruleUnscanned,
 }
 
 // ruleFor is the rule of a flat key or of a path into pipelines.
@@ -168,6 +172,7 @@ var movedKeys = map[string]string{
 	keyEmail:           "notificationEmail of the pipeline",
 	keyRequireApproval: "environments[].requireApproval",
 	keyPlatform:        "platform of the pipeline",
+	keyUnscanned:       "unscannedImages of the pipeline",
 }
 
 // Tags every resource carries; configured tags may not replace them.
@@ -210,6 +215,8 @@ type PipelineConfig struct {
 	GitHubTokenParameter string
 	// Platform of the image.
 	Platform build.Platform
+	// UnscannedImages is what the gate does with an image ECR cannot scan.
+	UnscannedImages validator.UnscannedImages
 	// Tags of this pipeline's resources, on top of the app's.
 	Tags map[string]string
 	// Environments in promotion order.
@@ -322,6 +329,7 @@ func (r *reader) flat(context map[string]any) PipelineConfig {
 	p.ScanFailSeverity = r.severity(keyScanSeverity, get(keyScanSeverity))
 	p.NotificationEmail = r.email(keyEmail, get(keyEmail))
 	p.Platform = r.platform(keyPlatform, get(keyPlatform))
+	p.UnscannedImages = r.unscanned(keyUnscanned, get(keyUnscanned))
 	p.Tags = map[string]string{}
 	return p
 }
@@ -386,6 +394,7 @@ func (r *reader) pipeline(path string, raw any) PipelineConfig {
 	p.NotificationEmail = r.email(path+".notificationEmail", obj["notificationEmail"])
 	p.GitHubTokenParameter = r.tokenParameter(path+".githubTokenParameter", obj["githubTokenParameter"])
 	p.Platform = r.platform(path+".platform", obj["platform"])
+	p.UnscannedImages = r.unscanned(path+".unscannedImages", obj["unscannedImages"])
 	p.Tags = r.tags(path+".tags", obj["tags"])
 
 	envPath := path + ".environments"
@@ -533,6 +542,12 @@ func (r *reader) platform(key string, raw any) build.Platform {
 	p := build.Platform(r.str(key, raw, string(build.PlatformAMD64)))
 	r.check(key, string(p), p == build.PlatformAMD64 || p == build.PlatformARM64, rulePlatform)
 	return p
+}
+
+func (r *reader) unscanned(key string, raw any) validator.UnscannedImages {
+	u := validator.UnscannedImages(r.str(key, raw, string(validator.UnscannedReject)))
+	r.check(key, string(u), u == validator.UnscannedReject || u == validator.UnscannedAllow, ruleUnscanned)
+	return u
 }
 
 func (r *reader) email(key string, raw any) string {

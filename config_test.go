@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/regioninfo"
 
+	"cicd/constructs/build"
 	"cicd/constructs/pipeline"
 	"cicd/constructs/validator"
 )
@@ -111,6 +112,14 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"source typo provider", pipelineWith("source", map[string]any{"provider": "github"}), `pipelines[0].source.provider="github": use codecommit or connection`},
 		{"source connection without arn", pipelineWith("source", map[string]any{"provider": "connection", "repository": "o/r"}), "missing context value pipelines[0].source.connectionArn"},
 		{"environment approval word", orders(env("dev", "requireApproval", "yes")), `pipelines[0].environments[0].requireApproval="yes": use true or false`},
+		{"platform", map[string]any{"platform": "arm64"}, `platform="arm64": use linux/amd64 or linux/arm64`},
+		{"platform arm", map[string]any{"platform": "linux/arm64"}, ""},
+		{"pipeline platform", pipelineWith("platform", "linux/386"), `pipelines[0].platform="linux/386"`},
+		{"unscanned", map[string]any{"unscannedImages": "yes"}, `unscannedImages="yes": use reject or allow`},
+		{"pipeline unscanned", pipelineWith("unscannedImages", "allow"), ""},
+		{"task roles", orders(env("prod", "taskRoles", []any{"orders-task", "arn:aws:iam::333333333333:role/path/orders-exec"})), ""},
+		{"task roles shape", orders(env("prod", "taskRoles", []any{"orders task"})), "taskRoles"},
+		{"task roles empty", orders(env("prod", "taskRoles", []any{})), "taskRoles"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadConfig(tc.ctx)
@@ -140,6 +149,8 @@ func TestFlatConfigDefaults(t *testing.T) {
 			Service:          "dev",
 			Source:           pipeline.Source{Provider: pipeline.SourceCodeCommit, Branch: "main", RepositoryName: "cicd-pipeline-dev"},
 			ScanFailSeverity: validator.SeverityCritical,
+			Platform:         build.PlatformAMD64,
+			UnscannedImages:  validator.UnscannedReject,
 			Tags:             map[string]string{},
 			Environments: []EnvironmentConfig{{
 				Name: "dev", Cluster: "dev", Service: "cicd-pipeline-dev", Container: "app",

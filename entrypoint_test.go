@@ -106,6 +106,9 @@ var badConfigs = []badConfig{
 	{"tags reserved", map[string]any{"tags": map[string]any{"Project": "other"}}, "tags", `tags={"Project":"other"}`, "cannot be replaced"},
 	{"tags aws prefix", map[string]any{"tags": `{"aws:owner":"me"}`}, "tags", `tags="{\"aws:owner\":\"me\"}"`, "may not start with aws:"},
 
+	{"platform", map[string]any{"platform": "amd64"}, "platform", `platform="amd64"`, "use linux/amd64 or linux/arm64"},
+	{"unscanned images", map[string]any{"unscannedImages": "accept"}, "unscannedImages", `unscannedImages="accept"`, "use reject or allow"},
+
 	// A misspelled key is refused, not ignored.
 	{"unknown key", map[string]any{"enviromentSuffix": "prod"}, "enviromentSuffix", "unknown context key enviromentSuffix", "did you mean environmentSuffix?"},
 	{"unknown key far", map[string]any{"region": "eu-west-1"}, "region", "unknown context key region", "the keys here are environmentSuffix"},

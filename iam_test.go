@@ -164,9 +164,25 @@ func TestValidatorRoleGrantsExactlyWhatTheCodeCalls(t *testing.T) {
 		"logs:CreateLogStream": "Lambda writes the function's logs",
 		"logs:PutLogEvents":    "Lambda writes the function's logs",
 	}
+	// Called only for what some stacks have, and granted exactly then: the
+	// validator construct's tests show each grant where its stack has it.
+	conditional := map[string]string{
+		// constructs/validator TestGrantsAreScoped: sts:AssumeRole on each
+		// target's role, and on nothing when no target has one.
+		"sts:AssumeRole": "verifying an environment in another account, through the role of its target",
+	}
 	for _, op := range ops {
 		if !slices.ContainsFunc(actions, func(a string) bool { return grants(a, op) }) {
+			if why, ok := conditional[op]; ok {
+				t.Logf("%s is not granted: this stack has no use for it (%s)", op, why)
+				continue
+			}
 			t.Errorf("the validator calls %s but its role is not granted it; granted: %v", op, actions)
+		}
+	}
+	for op := range conditional {
+		if !slices.Contains(ops, op) {
+			t.Errorf("conditional %s is no longer called (ports.go: %v); drop it from the list", op, ops)
 		}
 	}
 	for _, a := range actions {

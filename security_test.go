@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -248,11 +249,18 @@ func TestKeyPolicyLeastPrivilege(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			for _, s := range v.synth(t) {
 				keys := cdktest.Resources(s.json, "AWS::KMS::Key")
-				if len(keys) != 1 {
+				switch {
+				case strings.Contains(s.name, "-access-"):
+					// A stack of roles in another account holds no key.
+					if len(keys) != 0 {
+						t.Errorf("%s: %d KMS keys, want none", s.name, len(keys))
+					}
+					continue
+				case len(keys) != 1:
 					t.Fatalf("%s: %d KMS keys, want 1", s.name, len(keys))
 				}
 				for id, key := range keys {
-					checkKeyPolicy(t, s.name+"/"+id, key, stackNames(s.name))
+					checkKeyPolicy(t, s.name+"/"+id, key, s)
 				}
 			}
 		})
@@ -267,22 +275,45 @@ func stackNames(stack string) servicepipeline.Names {
 	return servicepipeline.ServiceNames(strings.TrimPrefix(stack, "cicd-"))
 }
 
-func checkKeyPolicy(t *testing.T, id string, key map[string]any, names servicepipeline.Names) {
+// checkKeyPolicy checks one key's policy: kms:* to the account, CloudWatch
+// Logs for the two log groups and EventBridge for the topic (the pipeline's
+// key only), grants only for AWS services, and to the deploy role of an
+// environment in another account, kms:Decrypt and kms:DescribeKey.
+func checkKeyPolicy(t *testing.T, id string, key map[string]any, s synthesized) {
 	t.Helper()
-	root := map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":iam::",
-		map[string]any{"Ref": "AWS::AccountId"}, ":root"}}}
-	logs := map[string]any{"Fn::Join": []any{"", []any{"logs.", map[string]any{"Ref": "AWS::Region"}, ".amazonaws.com"}}}
-	logGroup := func(name string) any {
-		return map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":logs:",
-			map[string]any{"Ref": "AWS::Region"}, ":", map[string]any{"Ref": "AWS::AccountId"}, ":log-group:" + name}}}
+	pseudo := func(name string) any { return map[string]any{"Ref": "AWS::" + name} }
+	partition, region, account := pseudo("Partition"), pseudo("Region"), pseudo("AccountId")
+	join := func(parts ...any) any {
+		// With a concrete environment, CDK writes the values in place.
+		text := ""
+		for _, p := range parts {
+			str, ok := p.(string)
+			if !ok {
+				return map[string]any{"Fn::Join": []any{"", parts}}
+			}
+			text += str
+		}
+		return text
 	}
+	if acct, reg, ok := strings.Cut(s.env, "/"); ok && !strings.Contains(s.env, "${Token") {
+		partition, region, account = "aws", reg, acct
+	}
+	root := join("arn:", partition, ":iam::", account, ":root")
+	logs := join("logs.", region, ".amazonaws.com")
+	logGroup := func(name string) any {
+		return join("arn:", partition, ":logs:", region, ":", account, ":log-group:"+name)
+	}
+	replica := strings.Contains(s.name, "-artifacts-")
+	otherAccount := regexp.MustCompile(`^arn:aws:iam::(\d{12}):role/`)
+	names := stackNames(s.name)
 	seen := map[string]bool{}
 	statements := key["Properties"].(map[string]any)["KeyPolicy"].(map[string]any)["Statement"].([]any)
-	for _, s := range statements {
-		st := s.(map[string]any)
+	for _, raw := range statements {
+		st := raw.(map[string]any)
 		list := stringList(st["Action"])
 		actions := strings.Join(list, ",")
 		principal, _ := st["Principal"].(map[string]any)
+		role, _ := principal["AWS"].(string)
 		if st["Effect"] == "Deny" {
 			// Denies grant nothing; the one expected keeps grants to AWS services.
 			if actions == "kms:CreateGrant" {
@@ -291,14 +322,14 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, names servicepi
 			continue
 		}
 		switch {
-		case reflect.DeepEqual(principal, map[string]any{"AWS": root}):
+		case reflect.DeepEqual(principal, map[string]any{"AWS": root}) && actions == "kms:*":
 			seen["root"] = true
 			if st["Condition"] != nil {
 				t.Errorf("%s: the account's statement has a condition: %s", id, cdktest.JSON(st["Condition"]))
 			}
 		case slices.Contains(list, "kms:*") || slices.Contains(list, "*"):
 			t.Errorf("%s: %s granted to %s, which is not the account root", id, actions, cdktest.JSON(principal))
-		case reflect.DeepEqual(principal, map[string]any{"Service": logs}):
+		case !replica && reflect.DeepEqual(principal, map[string]any{"Service": logs}):
 			seen["logs"] = true
 			if want := "kms:Decrypt*,kms:Describe*,kms:Encrypt*,kms:GenerateDataKey*,kms:ReEncrypt*"; actions != want {
 				t.Errorf("%s: CloudWatch Logs gets %s, want %s", id, actions, want)
@@ -310,16 +341,31 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, names servicepi
 			if !reflect.DeepEqual(st["Condition"], want) {
 				t.Errorf("%s: CloudWatch Logs condition %s, want the encryption context of the two log groups", id, cdktest.JSON(st["Condition"]))
 			}
-		case reflect.DeepEqual(principal, map[string]any{"Service": "events.amazonaws.com"}):
+		case !replica && reflect.DeepEqual(principal, map[string]any{"Service": "events.amazonaws.com"}):
 			seen["events"] = true
 			if want := "kms:Decrypt,kms:GenerateDataKey*"; actions != want {
 				t.Errorf("%s: EventBridge gets %s, want %s", id, actions, want)
+			}
+		case otherAccount.MatchString(role) && !strings.HasPrefix(role, "arn:aws:iam::"+fmt.Sprint(account)+":"):
+			seen["reader"] = true
+			if want := "kms:Decrypt,kms:DescribeKey"; actions != want {
+				t.Errorf("%s: deploy role %s gets %s, want %s", id, role, actions, want)
+			}
+		case replica && reflect.DeepEqual(principal, map[string]any{"AWS": root}):
+			// CDK's grant to the pipeline's role in another region names its
+			// account: the role's own policy decides, by the key's alias.
+			if want := "kms:Decrypt,kms:DescribeKey,kms:Encrypt,kms:GenerateDataKey*,kms:ReEncrypt*"; actions != want {
+				t.Errorf("%s: the pipeline account gets %s, want %s", id, actions, want)
 			}
 		default:
 			t.Errorf("%s: unexpected principal %s with %s", id, cdktest.JSON(principal), actions)
 		}
 	}
-	for _, p := range []string{"root", "logs", "events", "grants"} {
+	want := []string{"root", "logs", "events", "grants"}
+	if replica {
+		want = []string{"root", "grants", "reader"}
+	}
+	for _, p := range want {
 		if !seen[p] {
 			t.Errorf("%s: no key policy statement for %s", id, p)
 		}

@@ -202,8 +202,8 @@ func New(scope constructs.Construct, id string, props Props) *Build {
 			Reason: "CodeBuild's default grants for the project's own log group (the streams in it, :*) and its own " +
 				"report groups (named after the project, -*), which CDK adds to every project",
 			AppliesTo: []string{
-				"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/" + ref + ":*",
-				"Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/" + ref + "-*",
+				"Resource::" + suppress.Arn(project, "logs", true, "log-group:/aws/codebuild/"+ref+":*"),
+				"Resource::" + suppress.Arn(project, "codebuild", true, "report-group/"+ref+"-*"),
 			},
 		},
 		suppress.KeyGrant)

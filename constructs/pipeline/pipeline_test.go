@@ -199,8 +199,8 @@ func TestCodeCommitSource(t *testing.T) {
 			t.Errorf("%s matches %s, want %s", id, got, want)
 		}
 	}
-	if rules != 1 {
-		t.Errorf("%d CodeCommit rules, want one that starts the pipeline on a push to main", rules)
+	if rules != 2 {
+		t.Errorf("%d CodeCommit rules, want one per CodeCommit pipeline (2) that starts it on a push to main", rules)
 	}
 }
 

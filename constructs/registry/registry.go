@@ -3,6 +3,8 @@
 package registry
 
 import (
+	"fmt"
+	"regexp"
 	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -21,7 +23,26 @@ type Props struct {
 	// KeepImages is how many images the lifecycle policy keeps.
 	// Default: 10.
 	KeepImages int
+	// Environments are the pipeline's environments, in pipeline order. The
+	// images the validator tagged as deployed to each (DeployedTagPrefix)
+	// are kept apart from KeepImages: the last KeepDeployedImages per
+	// environment never expire, whatever is pushed afterwards.
+	// Default: none (only KeepImages).
+	Environments []string
+	// KeepDeployedImages is how many deployed images each environment keeps:
+	// the one it runs and the one before it, for a rollback.
+	// Default: 2.
+	KeepDeployedImages int
 }
+
+// DeployedTagPrefix starts the tags the validator adds to the image it
+// verified running in env (lambda/validator deployedTagPrefix; a test there
+// holds the two together). The dot ends the environment's name, which cannot
+// hold one, so no environment's prefix is another's.
+func DeployedTagPrefix(env string) string { return "deployed-" + env + "." }
+
+// validEnvironment is an environment's name as it goes into a tag.
+var validEnvironment = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
 
 // Registry is the image repository.
 type Registry struct {
@@ -32,11 +53,16 @@ type Registry struct {
 // New creates the repository: scan on push, immutable tags (images are tagged
 // by commit, so a tag never moves), KMS encryption and a bounded history.
 func New(scope constructs.Construct, id string, props Props) *Registry {
-	this := constructs.NewConstruct(scope, jsii.String(id))
 	keep := props.KeepImages
 	if keep <= 0 {
 		keep = 10
 	}
+	keepDeployed := props.KeepDeployedImages
+	if keepDeployed <= 0 {
+		keepDeployed = 2
+	}
+	rules := lifecycleRules(props.Environments, keep, keepDeployed)
+	this := constructs.NewConstruct(scope, jsii.String(id))
 	repo := awsecr.NewRepository(this, jsii.String("Repository"), &awsecr.RepositoryProps{
 		RepositoryName:     jsii.String(props.RepositoryName),
 		ImageScanOnPush:    jsii.Bool(true),
@@ -45,12 +71,47 @@ func New(scope constructs.Construct, id string, props Props) *Registry {
 		EncryptionKey:      props.Key,
 		// Kept when the stack is deleted or the repository replaced; removed
 		// when the first create rolls back, so its fixed name is free again.
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
-		LifecycleRules: &[]*awsecr.LifecycleRule{{
-			Description:   jsii.String("Keep the last " + strconv.Itoa(keep) + " images"),
-			MaxImageCount: jsii.Number(keep),
-			TagStatus:     awsecr.TagStatus_ANY,
-		}},
+		RemovalPolicy:  awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
+		LifecycleRules: &rules,
 	})
 	return &Registry{Construct: this, Repository: repo}
+}
+
+// lifecycleRules keeps the last keepDeployed images deployed to each
+// environment, then the last keep images of any tag.
+//
+// ECR decides an image by the highest-priority rule whose tags it matches;
+// no lower rule can expire it. An image is promoted, so the one prod runs
+// also carries the older tags of dev and staging: were dev's rule first, it
+// would expire prod's image as soon as dev had two newer ones. The last
+// environment's rule therefore comes first, and the rule for any tag last
+// (ECR requires it to be last).
+func lifecycleRules(envs []string, keep, keepDeployed int) []*awsecr.LifecycleRule {
+	seen := map[string]bool{}
+	for _, env := range envs {
+		if !validEnvironment.MatchString(env) {
+			panic(fmt.Sprintf("registry: environment %q is not lowercase letters, digits and hyphens", env))
+		}
+		if seen[env] {
+			panic(fmt.Sprintf("registry: environment %q is listed twice", env))
+		}
+		seen[env] = true
+	}
+	var rules []*awsecr.LifecycleRule
+	for i := len(envs) - 1; i >= 0; i-- {
+		rules = append(rules, &awsecr.LifecycleRule{
+			RulePriority: jsii.Number(len(rules) + 1),
+			Description: jsii.String(fmt.Sprintf("Keep the last %d images deployed to %s (the running one and those before it)",
+				keepDeployed, envs[i])),
+			TagStatus:     awsecr.TagStatus_TAGGED,
+			TagPrefixList: jsii.Strings(DeployedTagPrefix(envs[i])),
+			MaxImageCount: jsii.Number(keepDeployed),
+		})
+	}
+	return append(rules, &awsecr.LifecycleRule{
+		RulePriority:  jsii.Number(len(rules) + 1),
+		Description:   jsii.String("Keep the last " + strconv.Itoa(keep) + " images"),
+		MaxImageCount: jsii.Number(keep),
+		TagStatus:     awsecr.TagStatus_ANY,
+	})
 }

@@ -66,6 +66,10 @@ func ServiceNames(service string) Names {
 	}
 }
 
+// ReplicaKeyAlias is the alias of the key of the pipeline's artifact store
+// in each other region.
+func (n Names) ReplicaKeyAlias() string { return n.KeyAlias + "-artifacts" }
+
 // BuildLogGroup is the build's log group, CodeBuild's default for the
 // project.
 func (n Names) BuildLogGroup() string { return "/aws/codebuild/" + n.Project }

@@ -7,6 +7,7 @@ package servicepipeline
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -26,6 +27,7 @@ import (
 	"cicd/constructs/pipeline"
 	"cicd/constructs/registry"
 	"cicd/constructs/validator"
+	"cicd/internal/suppress"
 )
 
 // Props configures a service's pipeline.
@@ -57,6 +59,9 @@ type Props struct {
 	// Platform of the image: what the ECS tasks run on.
 	// Default: linux/amd64.
 	Platform build.Platform
+	// UnscannedImages is what the gate does with an image ECR cannot scan.
+	// Default: reject it.
+	UnscannedImages validator.UnscannedImages
 	// ReplicationBuckets hold the artifacts of the environments in regions
 	// other than the pipeline's, by region (see the replication package).
 	// Default: none; every environment is in the pipeline's region.
@@ -126,8 +131,17 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 		LogGroupNames: []string{names.BuildLogGroup(), validator.LogGroupName(names.Validator)},
 	})
 	key := s.Encryption.Key
-	s.Artifacts = artifacts.New(this, "Artifacts", artifacts.Props{Key: key})
-	s.Registry = registry.New(this, "Registry", registry.Props{RepositoryName: names.Repository, Key: key})
+	s.Artifacts = artifacts.New(this, "Artifacts", artifacts.Props{
+		Key: key,
+		// Named only if a stack of another account refers to it (its deploy
+		// role's policy): otherwise CloudFormation names it, as always.
+		BucketName: awscdk.PhysicalName_GENERATE_IF_NEEDED(),
+	})
+	s.Registry = registry.New(this, "Registry", registry.Props{
+		RepositoryName: names.Repository,
+		Key:            key,
+		Environments:   envNames(envs),
+	})
 	s.History = history.New(this, "History", history.Props{
 		TableName: names.Table,
 		Key:       key,
@@ -157,16 +171,24 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 		}
 	}
 	s.Build = build.New(this, "Build", buildProps)
+	targets := make([]validator.Target, len(envs))
+	for i, e := range envs {
+		targets[i] = validator.Target{Environment: e.Name, Service: e.Service, ContainerName: e.ContainerName}
+		if e.VerifyRole != nil {
+			targets[i].Role = e.VerifyRole
+		}
+	}
 	s.Validator = validator.New(this, "Validator", validator.Props{
 		FunctionName:     names.Validator,
-		Environment:      envs[0].Name,
+		PipelineName:     names.Pipeline,
+		Service:          props.Service,
 		Table:            s.History.Table,
 		Repository:       s.Registry.Repository,
 		Topic:            s.Notifications.Topic,
 		Key:              key,
-		Service:          envs[0].Service,
-		ContainerName:    envs[0].ContainerName,
+		Targets:          targets,
 		ScanFailSeverity: props.ScanFailSeverity,
+		UnscannedImages:  props.UnscannedImages,
 		ModuleDir:        props.ModuleDir,
 	})
 
@@ -198,6 +220,7 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 		ReplicationBuckets:  props.ReplicationBuckets,
 	})
 	nameRole(s.Pipeline.Pipeline.Role(), names.PipelineRole)
+	s.acceptReplicaGrants(props.ReplicationBuckets)
 	nameRole(s.Validator.Function.Role(), names.ValidatorRole)
 	s.grantOtherAccounts(envs)
 	s.Notifications.NotifyBuildFailed(s.Build.Project)
@@ -209,10 +232,10 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 	return s
 }
 
-// grantOtherAccounts lets the environments in other accounts use what the
-// pipeline account holds: their ECS services pull the image, and the
-// validator reads their services through their verify roles. The deploy
-// roles get the artifacts through the pipeline's own grants.
+// grantOtherAccounts lets the environments in other accounts pull the image
+// from the pipeline account's repository. (The validator reads their
+// services through their verify roles, the deploy actions read the
+// artifacts through the pipeline's own grants.)
 func (s *ServicePipeline) grantOtherAccounts(envs []Environment) {
 	pulled := map[string]bool{}
 	for _, e := range envs {
@@ -220,13 +243,28 @@ func (s *ServicePipeline) grantOtherAccounts(envs []Environment) {
 			pulled[e.Account] = true
 			s.Registry.Repository.GrantPull(awsiam.NewAccountPrincipal(jsii.String(e.Account)))
 		}
-		if e.VerifyRole != nil {
-			s.Validator.Function.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Actions:   jsii.Strings("sts:AssumeRole"),
-				Resources: &[]*string{e.VerifyRole.RoleArn()},
-			}))
-		}
 	}
+}
+
+// acceptReplicaGrants accepts the wildcards of CDK's grants to the
+// pipeline's role on the artifact stores of the other regions: their
+// buckets have generated names, their keys are known by alias only.
+func (s *ServicePipeline) acceptReplicaGrants(buckets map[string]awss3.IBucket) {
+	if len(buckets) == 0 {
+		return
+	}
+	stack := awscdk.Stack_Of(s.Construct)
+	findings := []string{"Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"}
+	for _, region := range slices.Sorted(maps.Keys(buckets)) {
+		findings = append(findings, "Resource::arn:"+*stack.Partition()+":kms:"+region+":"+*stack.Account()+":key/*")
+	}
+	suppress.Policy(s.Pipeline.Pipeline.Role(), suppress.Nag{
+		Rule: suppress.IAM5,
+		Reason: "the artifact stores of the other regions: their buckets' objects (/*; generated names), and the keys " +
+			"there that carry the alias " + s.Names.ReplicaKeyAlias() + " (kms:ResourceAliases condition), whose ARNs are not known here",
+		AppliesTo:        findings,
+		AppliesToPattern: []string{`Resource::arn:[a-z-]+:s3:::[a-z0-9.-]+\/\*`},
+	})
 }
 
 // nameRole gives a role CDK made a fixed name, which roles in other accounts
@@ -238,6 +276,14 @@ func nameRole(role awsiam.IRole, name string) {
 	if cfn, ok := role.Node().DefaultChild().(awsiam.CfnRole); ok {
 		cfn.SetRoleName(jsii.String(name))
 	}
+}
+
+func envNames(envs []Environment) []string {
+	names := make([]string, len(envs))
+	for i, e := range envs {
+		names[i] = e.Name
+	}
+	return names
 }
 
 // environments are the props' environments with their defaults.
@@ -280,10 +326,7 @@ func (s *ServicePipeline) publish(envs []Environment) {
 	table := s.History.Table
 	topic := s.Notifications.Topic
 	pipe := s.Pipeline.Pipeline
-	names := make([]string, len(envs))
-	for i, e := range envs {
-		names[i] = e.Name
-	}
+	names := envNames(envs)
 	parameters.New(s.Construct, "Parameters", parameters.Props{
 		Prefix: s.Names.ParameterPrefix,
 		Parameters: []parameters.Parameter{

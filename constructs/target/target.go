@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -116,15 +117,15 @@ func New(scope constructs.Construct, id string, props Props) *Target {
 		Reason: "ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition have no resource-level permissions; " +
 			"ecs:TagResource is limited to task definitions being registered, ecs:DescribeTasks to this cluster's tasks, " +
 			"ecs:ListTasks to this cluster (ecs:cluster condition)",
-		AppliesTo: []string{"Resource::*", "Resource::arn:<AWS::Partition>:ecs:" + region(stack) + ":" + *stack.Account() + ":task-definition/*",
-			"Resource::arn:<AWS::Partition>:ecs:" + region(stack) + ":" + *stack.Account() + ":task/" + props.Cluster + "/*"},
+		AppliesTo: []string{"Resource::*", "Resource::" + suppress.Arn(this, "ecs", true, "task-definition/*"),
+			"Resource::" + suppress.Arn(this, "ecs", true, "task/"+props.Cluster+"/*")},
 	}}
 	if len(props.TaskRoles) == 0 {
 		deployFindings = append(deployFindings, suppress.Nag{
 			Rule: suppress.IAM5,
 			Reason: "the task definition's roles are not configured (taskRoles), so iam:PassRole covers the account's roles, " +
 				"passed to ECS tasks only (iam:PassedToService); set taskRoles to name them",
-			AppliesTo: []string{"Resource::arn:<AWS::Partition>:iam::" + *stack.Account() + ":role/*"},
+			AppliesTo: []string{"Resource::" + suppress.Arn(this, "iam", false, "role/*")},
 		})
 	}
 	suppress.Policy(deploy, deployFindings...)
@@ -136,18 +137,32 @@ func New(scope constructs.Construct, id string, props Props) *Target {
 	return &Target{Construct: this, DeployRole: deploy, VerifyRole: verify}
 }
 
+// ReadArtifacts lets the deploy role read the image definitions from bucket,
+// of the pipeline's account, encrypted with a key of that account in region.
+// Across accounts both sides must allow it: this is the role's side; the
+// bucket's and the key's policies name the role.
+func (t *Target) ReadArtifacts(bucket awss3.IBucket, pipelineAccount, region string) {
+	t.DeployRole.AddToPolicy(statement([]string{"s3:GetBucket*", "s3:GetObject*", "s3:List*"},
+		[]*string{bucket.BucketArn(), bucket.ArnForObjects(jsii.String("*"))}, nil))
+	// The key's ARN is not known here; which key may be used is decided by
+	// the key policies of the pipeline's account, and ours names this role.
+	keys := "arn:" + *awscdk.Stack_Of(t.Construct).Partition() + ":kms:" + region + ":" + pipelineAccount + ":key/*"
+	t.DeployRole.AddToPolicy(statement([]string{"kms:Decrypt", "kms:DescribeKey"}, []*string{jsii.String(keys)}, nil))
+	suppress.Policy(t.DeployRole, suppress.Nag{
+		Rule: suppress.IAM5,
+		Reason: "read access to the pipeline's artifact bucket (its objects, /*) and decryption with keys of the pipeline's " +
+			"account in that region: the key and bucket policies there name this role alone",
+		AppliesTo: []string{"Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*",
+			"Resource::" + keys},
+		// The bucket's name is generated: the one bucket's objects.
+		AppliesToPattern: []string{`Resource::arn:[a-z-]+:s3:::[a-z0-9.-]+\/\*`},
+	})
+}
+
 func statement(actions []string, resources []*string, conditions map[string]any) awsiam.PolicyStatement {
 	props := &awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: &resources}
 	if conditions != nil {
 		props.Conditions = &conditions
 	}
 	return awsiam.NewPolicyStatement(props)
-}
-
-// region is the stack's region as cdk-nag shows it in a finding.
-func region(stack awscdk.Stack) string {
-	if r := *stack.Region(); !*awscdk.Token_IsUnresolved(jsii.String(r)) {
-		return r
-	}
-	return "<AWS::Region>"
 }

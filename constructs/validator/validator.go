@@ -40,6 +40,18 @@ const (
 // Severities lists the allowed values, in order.
 var Severities = []Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityNone}
 
+// UnscannedImages says what the gate does with an image that ECR cannot
+// scan (scan status UNSUPPORTED_IMAGE, e.g. an image built FROM scratch).
+type UnscannedImages string
+
+const (
+	// UnscannedReject rejects it, like any image whose scan did not finish.
+	UnscannedReject UnscannedImages = "reject"
+	// UnscannedAllow lets it pass; the history item and a notification
+	// record that it was not scanned.
+	UnscannedAllow UnscannedImages = "allow"
+)
+
 // PackagePath is the function's Go package, relative to the module root.
 const PackagePath = "lambda/validator"
 
@@ -47,7 +59,15 @@ const PackagePath = "lambda/validator"
 type Props struct {
 	// FunctionName is the Lambda function name.
 	FunctionName string
-	// Environment names the environment in notifications.
+	// PipelineName is the CodePipeline pipeline whose jobs the function
+	// serves; it refuses every other pipeline's jobs.
+	PipelineName string
+	// Service is the pipeline's service: the history items' "pipeline" and
+	// the notifications name it (a single-environment stack: its suffix).
+	Service string
+	// Environment names the environment the gate guards (the pipeline's
+	// first) in notifications and history items.
+	// Default: the first target's Environment.
 	Environment string
 	// Table records every outcome.
 	Table awsdynamodb.ITable
@@ -57,13 +77,16 @@ type Props struct {
 	Topic awssns.ITopic
 	// Key encrypts the table, the topic and the function's logs.
 	Key awskms.IKey
-	// Service is the ECS service the verify mode inspects.
-	Service awsecs.IBaseService
-	// ContainerName is the container that must run the new image.
-	ContainerName string
+	// Targets are the environments' ECS services that verify inspects, in
+	// pipeline order; the first is the function's default (ECS_CLUSTER,
+	// ECS_SERVICE, CONTAINER_NAME). At least one.
+	Targets []Target
 	// ScanFailSeverity is the lowest finding severity that rejects an image.
 	// Default: CRITICAL.
 	ScanFailSeverity Severity
+	// UnscannedImages is what the gate does with an image ECR cannot scan.
+	// Default: UnscannedReject.
+	UnscannedImages UnscannedImages
 	// ScanMaxWait bounds the total wait for a scan or a rollout.
 	// Default: 15 minutes.
 	ScanMaxWait time.Duration
@@ -76,6 +99,24 @@ type Props struct {
 	// ModuleDir is the Go module root that holds lambda/validator.
 	// Default: found by walking up from the working directory to go.mod.
 	ModuleDir string
+}
+
+// Target is one environment's ECS service, as verify reaches it.
+type Target struct {
+	// Environment is the environment's name.
+	Environment string
+	// Service is the environment's existing ECS service; its ARN names the
+	// cluster, the account and the region.
+	Service awsecs.IBaseService
+	// ContainerName is the container that must run the new image.
+	// Default: app.
+	ContainerName string
+	// Role is assumed to verify a service in another account; it must trust
+	// the function's role and allow ecs:DescribeServices on the service and
+	// ecs:DescribeTaskDefinition.
+	// Default: none: same account, ECS called directly (possibly in another
+	// region: the service ARN carries it).
+	Role awsiam.IRole
 }
 
 // Validator is the function and its log group.
@@ -93,6 +134,37 @@ func LogGroupName(functionName string) string {
 // New creates the function and grants it exactly the AWS operations its code
 // calls (see lambda/validator/ports.go).
 func New(scope constructs.Construct, id string, props Props) *Validator {
+	if props.PipelineName == "" {
+		panic("validator: PipelineName is required: the function serves that pipeline's jobs only")
+	}
+	unscanned := props.UnscannedImages
+	switch unscanned {
+	case "":
+		unscanned = UnscannedReject
+	case UnscannedReject, UnscannedAllow:
+	default:
+		panic(fmt.Sprintf("validator: UnscannedImages %q is not %q or %q", unscanned, UnscannedReject, UnscannedAllow))
+	}
+	if props.Service == "" {
+		panic("validator: Service is required: history items and notifications name the pipeline's service")
+	}
+	if len(props.Targets) == 0 {
+		panic("validator: Targets is required: at least the first environment's ECS service")
+	}
+	for i, t := range props.Targets {
+		if t.Service == nil {
+			panic(fmt.Sprintf("validator: Targets[%d] (environment %q) has no Service", i, t.Environment))
+		}
+	}
+	first := props.Targets[0]
+	container := first.ContainerName
+	if container == "" {
+		container = "app"
+	}
+	environment := props.Environment
+	if environment == "" {
+		environment = first.Environment
+	}
 	this := constructs.NewConstruct(scope, jsii.String(id))
 	severity := props.ScanFailSeverity
 	if severity == "" {
@@ -152,29 +224,50 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 			"SNS_TOPIC_ARN":         props.Topic.TopicArn(),
 			"SCAN_FAIL_SEVERITY":    jsii.String(string(severity)),
 			"SCAN_MAX_WAIT_SECONDS": jsii.String(strconv.Itoa(int(maxWait.Seconds()))),
-			"ECS_CLUSTER":           props.Service.Cluster().ClusterName(),
-			"ECS_SERVICE":           props.Service.ServiceName(),
-			"CONTAINER_NAME":        jsii.String(props.ContainerName),
-			"ENVIRONMENT":           jsii.String(props.Environment),
+			"ECS_CLUSTER":           first.Service.Cluster().ClusterName(),
+			"ECS_SERVICE":           first.Service.ServiceName(),
+			"CONTAINER_NAME":        jsii.String(container),
+			"ENVIRONMENT":           jsii.String(environment),
+			"PIPELINE_NAME":         jsii.String(props.PipelineName),
+			"SERVICE":               jsii.String(props.Service),
+			"UNSCANNED_IMAGES":      jsii.String(string(unscanned)),
 		},
 	})
 
-	// gate
-	props.Repository.Grant(fn, jsii.String("ecr:DescribeImages"), jsii.String("ecr:DescribeImageScanFindings"))
+	// gate; verify reads the running image's manifest and puts it again with
+	// a deployed tag, which the repository's lifecycle policy keeps (tags
+	// are immutable: PutImage cannot move an existing one).
+	props.Repository.Grant(fn, jsii.String("ecr:DescribeImages"), jsii.String("ecr:DescribeImageScanFindings"),
+		jsii.String("ecr:BatchGetImage"), jsii.String("ecr:PutImage"))
 	// history: append only, so PutItem (and GetItem to recognise its own item
 	// after a retried write) and nothing that could change an item.
 	props.Table.Grant(fn, jsii.String("dynamodb:PutItem"), jsii.String("dynamodb:GetItem"))
 	props.Key.Grant(fn, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
 	// notify: also grants the key actions SNS needs for an encrypted topic.
 	props.Topic.GrantPublish(fn)
-	// verify
+	// verify: each environment's service, directly in the pipeline's account
+	// (any region), or through its role in another account.
+	var services []*string
+	for _, t := range props.Targets {
+		if t.Role != nil {
+			t.Role.GrantAssumeRole(role)
+			continue
+		}
+		services = append(services, t.Service.ServiceArn())
+	}
+	if len(services) > 0 {
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("ecs:DescribeServices"),
+			Resources: &services,
+		}))
+	}
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("ecs:DescribeServices"),
-		Resources: &[]*string{props.Service.ServiceArn()},
-	}))
-	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		// DescribeTaskDefinition has no resource-level permissions.
-		Actions:   jsii.Strings("ecs:DescribeTaskDefinition"),
+		// Neither has resource-level permissions. DescribeTaskDefinition:
+		// verify reads the image a deployment runs. GetJobDetails: the job's
+		// configuration comes from CodePipeline, not from the invocation
+		// event, and the function refuses jobs of any pipeline but
+		// PipelineName.
+		Actions:   jsii.Strings("ecs:DescribeTaskDefinition", "codepipeline:GetJobDetails"),
 		Resources: jsii.Strings("*"),
 	}))
 	// CDK makes the function depend on its role, which its Role property
@@ -183,8 +276,9 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 	suppress.Policy(role,
 		suppress.Nag{
 			Rule: suppress.IAM5,
-			Reason: "ecs:DescribeTaskDefinition, and codepipeline:PutJobSuccessResult and PutJobFailureResult " +
-				"(added by the pipeline's Lambda invoke actions), have no resource-level permissions",
+			Reason: "ecs:DescribeTaskDefinition, codepipeline:GetJobDetails, and codepipeline:PutJobSuccessResult " +
+				"and PutJobFailureResult (added by the pipeline's Lambda invoke actions) have no resource-level " +
+				"permissions; the function acts only on jobs of its own pipeline",
 			AppliesTo: []string{"Resource::*"},
 		},
 		suppress.Nag{

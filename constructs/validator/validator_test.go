@@ -2,6 +2,7 @@ package validator_test
 
 import (
 	"debug/elf"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecr"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/jsii-runtime-go"
@@ -21,6 +23,8 @@ import (
 
 func TestMain(m *testing.M) { cdktest.Main(m) }
 
+const stagingRole = "arn:aws:iam::222222222222:role/cicd-orders-verify"
+
 // The fixture bundles the asset: it is the one synthesis in the tests that
 // builds the Lambda, so it proves what is deployed.
 var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) {
@@ -30,18 +34,32 @@ var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) {
 	})
 	repo := awsecr.NewRepository(stack, jsii.String("Repository"), nil)
 	topic := awssns.NewTopic(stack, jsii.String("Topic"), nil)
-	service := awsecs.BaseService_FromServiceArnWithCluster(stack, jsii.String("Service"), stack.FormatArn(&awscdk.ArnComponents{
-		Service: jsii.String("ecs"), Resource: jsii.String("service"), ResourceName: jsii.String("production-cluster/web"),
-	}))
+	service := func(id, account, region, name string) awsecs.IBaseService {
+		arn := &awscdk.ArnComponents{Service: jsii.String("ecs"), Resource: jsii.String("service"), ResourceName: jsii.String(name)}
+		if account != "" {
+			arn.Account = jsii.String(account)
+		}
+		if region != "" {
+			arn.Region = jsii.String(region)
+		}
+		return awsecs.BaseService_FromServiceArnWithCluster(stack, jsii.String(id), stack.FormatArn(arn))
+	}
+	// Three environments: this account and region; this account in another
+	// region; another account, through its role.
 	validator.New(stack, "Validator", validator.Props{
-		FunctionName:  "validator-test",
-		Environment:   "test",
-		Table:         table,
-		Repository:    repo,
-		Topic:         topic,
-		Key:           key,
-		Service:       service,
-		ContainerName: "app",
+		FunctionName: "validator-test",
+		PipelineName: "pipeline-test",
+		Service:      "orders",
+		Table:        table,
+		Repository:   repo,
+		Topic:        topic,
+		Key:          key,
+		Targets: []validator.Target{
+			{Environment: "test", Service: service("Test", "", "", "production-cluster/web")},
+			{Environment: "prod", Service: service("Prod", "", "eu-west-1", "apps-prod/orders"), ContainerName: "web"},
+			{Environment: "staging", Service: service("Staging", "222222222222", "us-east-1", "apps/orders"),
+				Role: awsiam.Role_FromRoleArn(stack, jsii.String("StagingRole"), jsii.String(stagingRole), nil)},
+		},
 	})
 }).Bundled()
 
@@ -63,6 +81,9 @@ func TestFunction(t *testing.T) {
 		"ECS_SERVICE":           `"web"`,
 		"CONTAINER_NAME":        `"app"`,
 		"ENVIRONMENT":           `"test"`,
+		"PIPELINE_NAME":         `"pipeline-test"`,
+		"SERVICE":               `"orders"`,
+		"UNSCANNED_IMAGES":      `"reject"`,
 	}
 	for name, prefix := range want {
 		if got := cdktest.JSON(env[name]); !strings.HasPrefix(got, prefix) {
@@ -101,15 +122,19 @@ func TestGrantsAreScoped(t *testing.T) {
 		got[cdktest.JSON(st["Action"])] = cdktest.JSON(st["Resource"])
 	}
 	want := map[string]string{
-		`["ecr:DescribeImageScanFindings","ecr:DescribeImages"]`: `{"Fn::GetAtt":["Repository`,
-		`["dynamodb:GetItem","dynamodb:PutItem"]`:                `{"Fn::GetAtt":["Table`,
-		`["kms:Decrypt","kms:GenerateDataKey*"]`:                 `{"Fn::GetAtt":["Key`,
-		`"sns:Publish"`:                                          `{"Ref":"Topic`,
-		`"ecs:DescribeServices"`:                                 `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":service/production-cluster/web"]]}`,
+		`["ecr:BatchGetImage","ecr:DescribeImageScanFindings","ecr:DescribeImages","ecr:PutImage"]`: `{"Fn::GetAtt":["Repository`,
+		`["dynamodb:GetItem","dynamodb:PutItem"]`:                                                   `{"Fn::GetAtt":["Table`,
+		`["kms:Decrypt","kms:GenerateDataKey*"]`:                                                    `{"Fn::GetAtt":["Key`,
+		`"sns:Publish"`:                                                                             `{"Ref":"Topic`,
+		// The same-account services, in this region and in eu-west-1; the
+		// staging service only through its role.
+		`"ecs:DescribeServices"`: `[{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":service/production-cluster/web"]]},` +
+			`{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:eu-west-1:",{"Ref":"AWS::AccountId"},":service/apps-prod/orders"]]}]`,
+		`"sts:AssumeRole"`: `"` + stagingRole + `"`,
 		// Lambda writes the function's logs with the role, to its own group only.
 		`["logs:CreateLogStream","logs:PutLogEvents"]`: `[{"Fn::GetAtt":["ValidatorLogGroup`,
-		// DescribeTaskDefinition does not support resource-level permissions.
-		`"ecs:DescribeTaskDefinition"`: `"*"`,
+		// DescribeTaskDefinition and GetJobDetails do not support resource-level permissions.
+		`["codepipeline:GetJobDetails","ecs:DescribeTaskDefinition"]`: `"*"`,
 	}
 	for actions, resource := range want {
 		if !strings.HasPrefix(got[actions], resource) {
@@ -166,5 +191,40 @@ func TestBundledAssetIsALinuxArm64Bootstrap(t *testing.T) {
 	}
 	if bin.Section(".symtab") != nil {
 		t.Error("bootstrap has a symbol table; it should be built with -ldflags \"-s -w\"")
+	}
+}
+
+// TestPropsAreValidated: a prop the function cannot work with stops the
+// synthesis with one line that names it.
+func TestPropsAreValidated(t *testing.T) {
+	stack := cdktest.NewStack(t)
+	cases := []struct {
+		name  string
+		props validator.Props
+		want  string
+	}{
+		{name: "no pipeline", props: validator.Props{FunctionName: "f"}, want: "PipelineName is required"},
+		{name: "an unknown unscanned setting", props: validator.Props{FunctionName: "f", PipelineName: "p", UnscannedImages: "sometimes"},
+			want: `UnscannedImages "sometimes" is not "reject" or "allow"`},
+		{name: "no service", props: validator.Props{FunctionName: "f", PipelineName: "p"}, want: "Service is required"},
+		{name: "no target", props: validator.Props{FunctionName: "f", PipelineName: "p", Service: "s"}, want: "Targets is required"},
+		{name: "a target without its ECS service", props: validator.Props{FunctionName: "f", PipelineName: "p", Service: "s",
+			Targets: []validator.Target{{Environment: "dev"}}}, want: `Targets[0] (environment "dev") has no Service`},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := func() (msg string) {
+				defer func() {
+					if p := recover(); p != nil {
+						msg = fmt.Sprint(p)
+					}
+				}()
+				validator.New(stack, fmt.Sprintf("Invalid%d", i), tc.props)
+				return ""
+			}()
+			if !strings.Contains(got, tc.want) || strings.Contains(got, "\n") {
+				t.Errorf("New() panicked with %q, want one line with %q", got, tc.want)
+			}
+		})
 	}
 }

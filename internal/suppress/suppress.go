@@ -26,6 +26,10 @@ type Nag struct {
 	// AppliesTo lists the exact granular findings accepted; empty accepts
 	// the rule as a whole, which only non-granular rules should do.
 	AppliesTo []string
+	// AppliesToPattern lists granular findings by regular expression (ECMA
+	// 262, anchored), for a finding that names a generated physical name,
+	// which is not known while the app is built.
+	AppliesToPattern []string
 }
 
 // KeyGrant is the finding of CDK's encrypt/decrypt grant on a KMS key.
@@ -46,10 +50,13 @@ func Resource(c constructs.IConstruct, rules ...Nag) {
 	suppressions := make([]*cdknag.NagPackSuppression, 0, len(rules))
 	for _, r := range rules {
 		s := &cdknag.NagPackSuppression{Id: jsii.String(r.Rule), Reason: jsii.String(r.Reason)}
-		if len(r.AppliesTo) > 0 {
-			applies := make([]interface{}, len(r.AppliesTo))
-			for i, a := range r.AppliesTo {
-				applies[i] = a
+		if len(r.AppliesTo)+len(r.AppliesToPattern) > 0 {
+			applies := make([]interface{}, 0, len(r.AppliesTo)+len(r.AppliesToPattern))
+			for _, a := range r.AppliesTo {
+				applies = append(applies, a)
+			}
+			for _, p := range r.AppliesToPattern {
+				applies = append(applies, &cdknag.RegexAppliesTo{Regex: jsii.String("/^" + p + "$/")})
 			}
 			s.AppliesTo = &applies
 		}
@@ -90,6 +97,29 @@ func GetAtt(c constructs.IConstruct, attribute string) string {
 // Ref is a reference to c's resource as cdk-nag writes it: "<LogicalId>".
 func Ref(c constructs.IConstruct) string {
 	return "<" + LogicalID(c) + ">"
+}
+
+// Arn is an ARN of c's stack as cdk-nag shows it in a finding's resource:
+// partition, region and account as <AWS::...> placeholders where the stack
+// leaves them to deployment, literal where its environment names them.
+// region "" leaves the region out (IAM).
+func Arn(c constructs.IConstruct, service string, region bool, resource string) string {
+	stack := awscdk.Stack_Of(c)
+	partition, reg, account := "<AWS::Partition>", "<AWS::Region>", "<AWS::AccountId>"
+	if r := *stack.Region(); !*awscdk.Token_IsUnresolved(jsii.String(r)) {
+		// A concrete region: CDK writes the partition it belongs to.
+		reg = r
+		if p := *stack.Partition(); !*awscdk.Token_IsUnresolved(jsii.String(p)) {
+			partition = p
+		}
+	}
+	if a := *stack.Account(); !*awscdk.Token_IsUnresolved(jsii.String(a)) {
+		account = a
+	}
+	if !region {
+		reg = ""
+	}
+	return "arn:" + partition + ":" + service + ":" + reg + ":" + account + ":" + resource
 }
 
 // LogicalID is the logical ID of c's resource in its stack.

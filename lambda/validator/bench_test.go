@@ -24,11 +24,13 @@ func BenchmarkHandleGate(b *testing.B) {
 	w := newWorld()
 	w.images.out = imageOut(ecrtypes.ScanStatusComplete)
 	w.findings.out = findingsOut(ecrtypes.ScanStatusComplete, map[string]int32{"MEDIUM": 2, "LOW": 5})
-	h := NewHandler(w.cfg, nil, Deps{
+	h := NewHandler(testConfig(), nil, Deps{
 		Images: &w.images, Findings: &w.findings, Services: &w.services, TaskDefs: &w.taskDefs,
 		Put: &w.table, Get: &w.table, Topics: &w.topic, Succeed: &w.pipeline, Fail: &w.pipeline,
+		Details: &w.pipeline,
 	}, slog.New(slog.NewJSONHandler(io.Discard, nil)), time.Now)
 	event := jobEventJSON(testJob, params("gate", testTag, testExec), "")
+	w.pipeline.addJob(testJob, params("gate", testTag, testExec), "")
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -53,6 +55,11 @@ func BenchmarkHandleGateSDK(b *testing.B) {
 			`"imageScanFindings":{"findingSeverityCounts":{"MEDIUM":2,"LOW":5}}}`,
 		"DynamoDB_20120810.PutItem":                 `{}`,
 		"CodePipeline_20150709.PutJobSuccessResult": `{}`,
+		"CodePipeline_20150709.GetJobDetails": `{"jobDetails":{"id":"` + testJob + `","data":{` +
+			`"actionTypeId":{"category":"Invoke","owner":"AWS","provider":"Lambda","version":"1"},` +
+			`"actionConfiguration":{"configuration":{"FunctionName":"` + testFunction + `",` +
+			`"UserParameters":"{\"mode\":\"gate\",\"imageTag\":\"` + testTag + `\",\"executionId\":\"` + testExec + `\"}"}},` +
+			`"pipelineContext":{"pipelineName":"` + testPipeline + `"}}}}`,
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -71,7 +78,7 @@ func BenchmarkHandleGateSDK(b *testing.B) {
 	cfg := localAWSConfig(b, srv.URL)
 	ecrc, ddb, cp := ecr.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg), codepipeline.NewFromConfig(cfg)
 	h := NewHandler(testConfig(), nil, Deps{
-		Images: ecrc, Findings: ecrc, Put: ddb, Get: ddb, Succeed: cp, Fail: cp,
+		Images: ecrc, Findings: ecrc, Put: ddb, Get: ddb, Succeed: cp, Fail: cp, Details: cp,
 	}, slog.New(slog.NewJSONHandler(io.Discard, nil)), time.Now)
 	event := jobEventJSON(testJob, params("gate", testTag, testExec), "")
 	ctx := context.Background()

@@ -18,6 +18,8 @@ func fullEnv() map[string]string {
 		"ECS_SERVICE":        "cicd-pipeline-dev",
 		"CONTAINER_NAME":     "app",
 		"ENVIRONMENT":        "dev",
+		"PIPELINE_NAME":      "cicd-pipeline-dev",
+		"SERVICE":            "dev",
 	}
 }
 
@@ -62,8 +64,35 @@ func TestLoadConfig(t *testing.T) {
 		{name: "several problems at once", change: map[string]string{"ECS_SERVICE": "", "SCAN_FAIL_SEVERITY": "x"},
 			wantErr: []string{"ECS_SERVICE", `"x"`, "; "}},
 		{name: "nothing set", change: map[string]string{"STATE_TABLE": "", "ECR_REPOSITORY": "", "ECR_REPOSITORY_URI": "",
-			"SNS_TOPIC_ARN": "", "SCAN_FAIL_SEVERITY": "", "ECS_CLUSTER": "", "ECS_SERVICE": "", "CONTAINER_NAME": "", "ENVIRONMENT": ""},
-			wantErr: []string{"STATE_TABLE, ECR_REPOSITORY, ECR_REPOSITORY_URI, SNS_TOPIC_ARN, SCAN_FAIL_SEVERITY, ECS_CLUSTER, ECS_SERVICE, CONTAINER_NAME, ENVIRONMENT"}},
+			"SNS_TOPIC_ARN": "", "SCAN_FAIL_SEVERITY": "", "ECS_CLUSTER": "", "ECS_SERVICE": "", "CONTAINER_NAME": "", "ENVIRONMENT": "", "PIPELINE_NAME": "", "SERVICE": ""},
+			wantErr: []string{"STATE_TABLE, ECR_REPOSITORY, ECR_REPOSITORY_URI, SNS_TOPIC_ARN, SCAN_FAIL_SEVERITY, ECS_CLUSTER, ECS_SERVICE, CONTAINER_NAME, ENVIRONMENT, PIPELINE_NAME, SERVICE"}},
+		{name: "unscanned images are rejected by default", check: func(t *testing.T, c Config) {
+			if c.Unscanned != UnscannedReject {
+				t.Errorf("unscanned %q", c.Unscanned)
+			}
+		}},
+		{name: "unscanned images allowed", change: map[string]string{"UNSCANNED_IMAGES": "Allow"}, check: func(t *testing.T, c Config) {
+			if c.Unscanned != UnscannedAllow {
+				t.Errorf("unscanned %q", c.Unscanned)
+			}
+		}},
+		{name: "an unknown unscanned setting", change: map[string]string{"UNSCANNED_IMAGES": "skip"},
+			wantErr: []string{`UNSCANNED_IMAGES "skip" is not reject or allow`}},
+		{name: "the pipeline and the function", change: map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "fn"}, check: func(t *testing.T, c Config) {
+			if c.Pipeline != "cicd-pipeline-dev" || c.ServiceName != "dev" || c.FunctionName != "fn" {
+				t.Errorf("%+v", c)
+			}
+		}},
+		{name: "the function's account and region come from the repository", check: func(t *testing.T, c Config) {
+			if c.Account != "123456789012" || c.Region != "us-east-1" {
+				t.Errorf("account %q, region %q", c.Account, c.Region)
+			}
+		}},
+		{name: "AWS_REGION is the function's region", change: map[string]string{"AWS_REGION": "eu-west-1"}, check: func(t *testing.T, c Config) {
+			if c.Account != "123456789012" || c.Region != "eu-west-1" {
+				t.Errorf("account %q, region %q", c.Account, c.Region)
+			}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -19,21 +21,38 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 )
 
-// Hand-written fakes, one per port, recording what they were asked.
+// Hand-written fakes, one per port, recording what they were asked. Like
+// the SDK, each answers a context that is already done with its error; with
+// hang set, a fake blocks until its context is done (a service that does not
+// answer).
+
+// enter is what every fake does first.
+func enter(ctx context.Context, hang bool) error {
+	if hang {
+		<-ctx.Done()
+	}
+	return ctx.Err()
+}
 
 type fakeImages struct {
 	out   *ecr.DescribeImagesOutput
 	err   error
 	panic bool
+	hang  bool
 	calls []*ecr.DescribeImagesInput
 }
 
-func (f *fakeImages) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
+func (f *fakeImages) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
 	f.calls = append(f.calls, in)
 	if f.panic {
 		panic("fake DescribeImages exploded")
+	}
+	if err := enter(ctx, f.hang); err != nil {
+		return nil, err
 	}
 	if f.err != nil {
 		return nil, f.err
@@ -45,15 +64,30 @@ func (f *fakeImages) DescribeImages(_ context.Context, in *ecr.DescribeImagesInp
 }
 
 type fakeFindings struct {
-	out   *ecr.DescribeImageScanFindingsOutput
+	out *ecr.DescribeImageScanFindingsOutput
+	// pages, when set, answer by the request's nextToken ("" is the first
+	// page); a token with no page is an InvalidParameterException, as ECR
+	// answers a token it did not issue.
+	pages map[string]*ecr.DescribeImageScanFindingsOutput
 	err   error
+	hang  bool
 	calls []*ecr.DescribeImageScanFindingsInput
 }
 
-func (f *fakeFindings) DescribeImageScanFindings(_ context.Context, in *ecr.DescribeImageScanFindingsInput, _ ...func(*ecr.Options)) (*ecr.DescribeImageScanFindingsOutput, error) {
+func (f *fakeFindings) DescribeImageScanFindings(ctx context.Context, in *ecr.DescribeImageScanFindingsInput, _ ...func(*ecr.Options)) (*ecr.DescribeImageScanFindingsOutput, error) {
 	f.calls = append(f.calls, in)
+	if err := enter(ctx, f.hang); err != nil {
+		return nil, err
+	}
 	if f.err != nil {
 		return nil, f.err
+	}
+	if f.pages != nil {
+		page, ok := f.pages[aws.ToString(in.NextToken)]
+		if !ok {
+			return nil, &ecrtypes.InvalidParameterException{Message: aws.String("invalid nextToken")}
+		}
+		return page, nil
 	}
 	if f.out == nil {
 		return &ecr.DescribeImageScanFindingsOutput{}, nil
@@ -61,14 +95,64 @@ func (f *fakeFindings) DescribeImageScanFindings(_ context.Context, in *ecr.Desc
 	return f.out, nil
 }
 
+// testManifest is the image's manifest as ECR stores it.
+const testManifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}`
+
+// fakeManifests is BatchGetImage: the test image's manifest, by digest.
+type fakeManifests struct {
+	out   *ecr.BatchGetImageOutput // nil: the manifest of testDigest
+	err   error
+	hang  bool
+	calls []*ecr.BatchGetImageInput
+}
+
+func (f *fakeManifests) BatchGetImage(ctx context.Context, in *ecr.BatchGetImageInput, _ ...func(*ecr.Options)) (*ecr.BatchGetImageOutput, error) {
+	f.calls = append(f.calls, in)
+	if err := enter(ctx, f.hang); err != nil {
+		return nil, err
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.out != nil {
+		return f.out, nil
+	}
+	return &ecr.BatchGetImageOutput{Images: []ecrtypes.Image{{
+		ImageId:                &ecrtypes.ImageIdentifier{ImageDigest: in.ImageIds[0].ImageDigest},
+		ImageManifest:          aws.String(testManifest),
+		ImageManifestMediaType: aws.String("application/vnd.oci.image.manifest.v1+json"),
+	}}}, nil
+}
+
+// fakeTags is PutImage.
+type fakeTags struct {
+	err   error
+	calls []*ecr.PutImageInput
+}
+
+func (f *fakeTags) PutImage(ctx context.Context, in *ecr.PutImageInput, _ ...func(*ecr.Options)) (*ecr.PutImageOutput, error) {
+	f.calls = append(f.calls, in)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &ecr.PutImageOutput{Image: &ecrtypes.Image{ImageId: &ecrtypes.ImageIdentifier{ImageDigest: in.ImageDigest, ImageTag: in.ImageTag}}}, nil
+}
+
 type fakeServices struct {
 	out   *ecs.DescribeServicesOutput
 	err   error
+	hang  bool
 	calls []*ecs.DescribeServicesInput
 }
 
-func (f *fakeServices) DescribeServices(_ context.Context, in *ecs.DescribeServicesInput, _ ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
+func (f *fakeServices) DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, _ ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
 	f.calls = append(f.calls, in)
+	if err := enter(ctx, f.hang); err != nil {
+		return nil, err
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -81,11 +165,15 @@ func (f *fakeServices) DescribeServices(_ context.Context, in *ecs.DescribeServi
 type fakeTaskDefs struct {
 	defs  map[string]*ecstypes.TaskDefinition // by ARN
 	err   error
+	hang  bool
 	calls []*ecs.DescribeTaskDefinitionInput
 }
 
-func (f *fakeTaskDefs) DescribeTaskDefinition(_ context.Context, in *ecs.DescribeTaskDefinitionInput, _ ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error) {
+func (f *fakeTaskDefs) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTaskDefinitionInput, _ ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error) {
 	f.calls = append(f.calls, in)
+	if err := enter(ctx, f.hang); err != nil {
+		return nil, err
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -111,15 +199,22 @@ type fakeTable struct {
 	getErr   error
 	// hideFromGet makes GetItem find nothing.
 	hideFromGet bool
-	puts, gets  int
+	// panicOnPut panics inside PutItem, after storing the item.
+	panicOnPut bool
+	// hang blocks PutItem, getHang GetItem.
+	hang, getHang bool
+	puts, gets    int
 }
 
 func itemKey(item map[string]ddbtypes.AttributeValue) string {
 	return attrS(item, "deploymentId") + "|" + attrN(item, "timestamp")
 }
 
-func (f *fakeTable) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+func (f *fakeTable) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	f.puts++
+	if err := enter(ctx, f.hang); err != nil {
+		return nil, err
+	}
 	if f.putErr != nil {
 		return nil, f.putErr
 	}
@@ -134,6 +229,9 @@ func (f *fakeTable) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...f
 		return nil, f.conditionFailed(existing, in)
 	}
 	f.items[k] = in.Item
+	if f.panicOnPut {
+		panic("fake PutItem exploded")
+	}
 	if f.resendFirst && f.puts == 1 {
 		return nil, f.conditionFailed(in.Item, in)
 	}
@@ -148,8 +246,11 @@ func (f *fakeTable) conditionFailed(existing map[string]ddbtypes.AttributeValue,
 	return e
 }
 
-func (f *fakeTable) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+func (f *fakeTable) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	f.gets++
+	if err := enter(ctx, f.getHang); err != nil {
+		return nil, err
+	}
 	if f.getErr != nil {
 		return nil, f.getErr
 	}
@@ -177,53 +278,202 @@ func (f *fakeTable) records() []map[string]ddbtypes.AttributeValue {
 }
 
 type fakeTopic struct {
-	err  error
-	msgs []*sns.PublishInput
+	err   error
+	panic bool
+	hang  bool
+	msgs  []*sns.PublishInput
 }
 
-func (f *fakeTopic) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
+func (f *fakeTopic) Publish(ctx context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	f.msgs = append(f.msgs, in)
+	if f.panic {
+		panic("fake Publish exploded")
+	}
+	if err := enter(ctx, f.hang); err != nil {
+		return nil, err
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
 	return &sns.PublishOutput{MessageId: aws.String("msg-1")}, nil
 }
 
+// fakePipeline is CodePipeline: the jobs it knows (GetJobDetails) and the
+// results it is sent.
 type fakePipeline struct {
+	jobs                   map[string]*cptypes.JobDetails
+	detailsErr             error
+	hangDetails            bool
+	detailCalls            []string
 	successErr, failureErr error
-	successes              []*codepipeline.PutJobSuccessResultInput
-	failures               []*codepipeline.PutJobFailureResultInput
+	// panicAfterResult panics once a job result has been accepted.
+	panicAfterResult bool
+	successes        []*codepipeline.PutJobSuccessResultInput
+	failures         []*codepipeline.PutJobFailureResultInput
+	// resultErrs holds the context error each result call saw on arrival.
+	resultErrs []error
 }
 
-func (f *fakePipeline) PutJobSuccessResult(_ context.Context, in *codepipeline.PutJobSuccessResultInput, _ ...func(*codepipeline.Options)) (*codepipeline.PutJobSuccessResultOutput, error) {
+func (f *fakePipeline) GetJobDetails(ctx context.Context, in *codepipeline.GetJobDetailsInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetJobDetailsOutput, error) {
+	f.detailCalls = append(f.detailCalls, aws.ToString(in.JobId))
+	if err := enter(ctx, f.hangDetails); err != nil {
+		return nil, err
+	}
+	if f.detailsErr != nil {
+		return nil, f.detailsErr
+	}
+	job, ok := f.jobs[aws.ToString(in.JobId)]
+	if !ok {
+		return nil, &cptypes.JobNotFoundException{Message: aws.String("The job was not found")}
+	}
+	return &codepipeline.GetJobDetailsOutput{JobDetails: job}, nil
+}
+
+func (f *fakePipeline) PutJobSuccessResult(ctx context.Context, in *codepipeline.PutJobSuccessResultInput, _ ...func(*codepipeline.Options)) (*codepipeline.PutJobSuccessResultOutput, error) {
 	f.successes = append(f.successes, in)
+	f.resultErrs = append(f.resultErrs, ctx.Err())
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if f.successErr != nil {
 		return nil, f.successErr
+	}
+	if f.panicAfterResult {
+		panic("fake PutJobSuccessResult exploded after the result")
 	}
 	return &codepipeline.PutJobSuccessResultOutput{}, nil
 }
 
-func (f *fakePipeline) PutJobFailureResult(_ context.Context, in *codepipeline.PutJobFailureResultInput, _ ...func(*codepipeline.Options)) (*codepipeline.PutJobFailureResultOutput, error) {
+func (f *fakePipeline) PutJobFailureResult(ctx context.Context, in *codepipeline.PutJobFailureResultInput, _ ...func(*codepipeline.Options)) (*codepipeline.PutJobFailureResultOutput, error) {
 	f.failures = append(f.failures, in)
+	f.resultErrs = append(f.resultErrs, ctx.Err())
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if f.failureErr != nil {
 		return nil, f.failureErr
+	}
+	if f.panicAfterResult {
+		panic("fake PutJobFailureResult exploded after the result")
 	}
 	return &codepipeline.PutJobFailureResultOutput{}, nil
 }
 
-// world is one set of fakes and a handler on them.
+// addJob registers a job as CodePipeline holds it: an invoke action of the
+// validator function in the test pipeline.
+func (f *fakePipeline) addJob(jobID, userParameters, continuationToken string) *cptypes.JobDetails {
+	if f.jobs == nil {
+		f.jobs = map[string]*cptypes.JobDetails{}
+	}
+	job := &cptypes.JobDetails{
+		Id:        aws.String(jobID),
+		AccountId: aws.String("123456789012"),
+		Data: &cptypes.JobData{
+			ActionTypeId: &cptypes.ActionTypeId{Category: cptypes.ActionCategoryInvoke, Owner: cptypes.ActionOwnerAws,
+				Provider: aws.String("Lambda"), Version: aws.String("1")},
+			ActionConfiguration: &cptypes.ActionConfiguration{Configuration: map[string]string{
+				"FunctionName": testFunction, "UserParameters": userParameters}},
+			PipelineContext: &cptypes.PipelineContext{
+				PipelineName: aws.String(testPipeline),
+				Stage:        &cptypes.StageContext{Name: aws.String("Validate")},
+				Action:       &cptypes.ActionContext{Name: aws.String("ScanGate")},
+			},
+			ArtifactCredentials: &cptypes.AWSSessionCredentials{
+				AccessKeyId: aws.String("AKIAEXAMPLEKEYID"), SecretAccessKey: aws.String(testSecret), SessionToken: aws.String(testToken)},
+		},
+	}
+	if continuationToken != "" {
+		job.Data.ContinuationToken = aws.String(continuationToken)
+	}
+	f.jobs[jobID] = job
+	return job
+}
+
+// fakeRoles is STS: AssumeRole answers credentials whose key names the
+// role's account.
+type fakeRoles struct {
+	err   error
+	hang  bool
+	calls []*sts.AssumeRoleInput
+}
+
+func (f *fakeRoles) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, _ ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+	f.calls = append(f.calls, in)
+	if err := enter(ctx, f.hang); err != nil {
+		return nil, err
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	m := validRoleARN.FindStringSubmatch(aws.ToString(in.RoleArn))
+	if m == nil {
+		return nil, fmt.Errorf("fake sts: bad role ARN %q", aws.ToString(in.RoleArn))
+	}
+	return &sts.AssumeRoleOutput{Credentials: &ststypes.Credentials{
+		AccessKeyId: aws.String("ASIA" + m[1]), SecretAccessKey: aws.String("s"), SessionToken: aws.String("t"),
+		Expiration: aws.Time(time.Now().Add(time.Hour)),
+	}}, nil
+}
+
+// remoteECS is what ecsFor builds: the same fakes for every region and
+// role, which first fetch the client's credentials as a signed request does.
+type remoteECS struct {
+	region string
+	creds  aws.CredentialsProvider
+	w      *world
+}
+
+// signing fetches the credentials the client would sign with and records
+// the request's region and access key.
+func (r remoteECS) signing(ctx context.Context) error {
+	key := "(function's own)"
+	if r.creds != nil {
+		c, err := r.creds.Retrieve(ctx)
+		if err != nil {
+			return err
+		}
+		key = c.AccessKeyID
+	}
+	r.w.remoteCalls = append(r.w.remoteCalls, r.region+" "+key)
+	return nil
+}
+
+func (r remoteECS) DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, o ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
+	if err := r.signing(ctx); err != nil {
+		return nil, err
+	}
+	return r.w.services.DescribeServices(ctx, in, o...)
+}
+
+func (r remoteECS) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTaskDefinitionInput, o ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error) {
+	if err := r.signing(ctx); err != nil {
+		return nil, err
+	}
+	return r.w.taskDefs.DescribeTaskDefinition(ctx, in, o...)
+}
+
+// world is one set of fakes and a handler on them. The handler's
+// configuration is read from env, as main reads the function's environment.
 type world struct {
-	images   fakeImages
-	findings fakeFindings
-	services fakeServices
-	taskDefs fakeTaskDefs
-	table    fakeTable
-	topic    fakeTopic
-	pipeline fakePipeline
-	logs     bytes.Buffer
-	cfg      Config
-	cfgErr   error
-	now      time.Time
+	images    fakeImages
+	findings  fakeFindings
+	manifests fakeManifests
+	tags      fakeTags
+	services  fakeServices
+	taskDefs  fakeTaskDefs
+	table     fakeTable
+	topic     fakeTopic
+	pipeline  fakePipeline
+	roles     fakeRoles
+	// factoryCalls lists the ECS clients built for targets ("region role?"),
+	// remoteCalls the requests they made ("region access-key").
+	factoryCalls []string
+	remoteCalls  []string
+	logs         bytes.Buffer
+	env          map[string]string
+	cfg          Config // what handler() read from env
+	cfgErr       error
+	now          time.Time
 }
 
 const (
@@ -234,39 +484,77 @@ const (
 	testJob     = "11111111-2222-3333-4444-555555555555"
 	testSecret  = "wJalrXUtnFEMI-K7MDENG-SECRETKEY"
 	testToken   = "FwoGZXIvYXdzE-SESSIONTOKEN"
+	// testPipeline and testFunction are where the test's jobs come from.
+	testPipeline = "cicd-pipeline-dev"
+	testFunction = "cicd-pipeline-validator-dev"
 )
 
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func testConfig() Config {
-	return Config{
-		Table:         "cicd-pipeline-dev-state",
-		Repository:    "cicd-pipeline-dev",
-		RepositoryURI: testRepoURI,
-		TopicARN:      "arn:aws:sns:us-east-1:123456789012:cicd-pipeline-dev",
-		Threshold:     SeverityHigh,
-		Cluster:       "production-cluster",
-		Service:       "cicd-pipeline-dev",
-		Container:     "app",
-		Environment:   "dev",
-		MaxWait:       defaultMaxWait,
+// testEnv is the function's environment as the stack sets it (and Lambda:
+// AWS_LAMBDA_FUNCTION_NAME, AWS_REGION).
+func testEnv() map[string]string {
+	return map[string]string{
+		"STATE_TABLE":              "cicd-pipeline-dev-state",
+		"ECR_REPOSITORY":           "cicd-pipeline-dev",
+		"ECR_REPOSITORY_URI":       testRepoURI,
+		"SNS_TOPIC_ARN":            "arn:aws:sns:us-east-1:123456789012:cicd-pipeline-dev",
+		"SCAN_FAIL_SEVERITY":       "HIGH",
+		"ECS_CLUSTER":              "production-cluster",
+		"ECS_SERVICE":              "cicd-pipeline-dev",
+		"CONTAINER_NAME":           "app",
+		"ENVIRONMENT":              "dev",
+		"PIPELINE_NAME":            testPipeline,
+		"SERVICE":                  "dev",
+		"AWS_LAMBDA_FUNCTION_NAME": testFunction,
+		"AWS_REGION":               "us-east-1",
 	}
 }
 
-func newWorld() *world { return &world{cfg: testConfig(), now: testNow} }
+func testConfig() Config {
+	env := testEnv()
+	c, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func newWorld() *world { return &world{env: testEnv(), now: testNow} }
 
 func (w *world) handler() *Handler {
+	w.cfg, w.cfgErr = LoadConfig(func(k string) string { return w.env[k] })
 	log := slog.New(slog.NewJSONHandler(&w.logs, nil))
 	return NewHandler(w.cfg, w.cfgErr, Deps{
-		Images: &w.images, Findings: &w.findings, Services: &w.services, TaskDefs: &w.taskDefs,
+		Images: &w.images, Findings: &w.findings, Manifests: &w.manifests, Tags: &w.tags, Services: &w.services, TaskDefs: &w.taskDefs,
 		Put: &w.table, Get: &w.table, Topics: &w.topic, Succeed: &w.pipeline, Fail: &w.pipeline,
+		Details: &w.pipeline, Roles: &w.roles, ECSFor: w.ecsFor,
 	}, log, func() time.Time { return w.now })
+}
+
+func (w *world) ecsFor(region string, creds aws.CredentialsProvider) (serviceDescriber, taskDefinitionDescriber) {
+	w.factoryCalls = append(w.factoryCalls, fmt.Sprintf("%s role=%v", region, creds != nil))
+	r := remoteECS{region: region, creds: creds, w: w}
+	return r, r
+}
+
+// handle runs one invocation. CodePipeline knows the event's job as the
+// event describes it, unless the test registered that job itself.
+func (w *world) handle(ctx context.Context, raw []byte) error {
+	var ev events.CodePipelineJobEvent
+	_ = json.Unmarshal(raw, &ev)
+	job := ev.CodePipelineJob
+	if id := job.ID; id != "" && w.pipeline.jobs[id] == nil {
+		w.pipeline.addJob(id, job.Data.ActionConfiguration.Configuration.UserParameters, job.Data.ContinuationToken)
+	}
+	return w.handler().Handle(ctx, raw)
 }
 
 // awsCalls counts every call made to any fake.
 func (w *world) awsCalls() int {
-	return len(w.images.calls) + len(w.findings.calls) + len(w.services.calls) + len(w.taskDefs.calls) +
-		w.table.puts + w.table.gets + len(w.topic.msgs) + len(w.pipeline.successes) + len(w.pipeline.failures)
+	return len(w.images.calls) + len(w.findings.calls) + len(w.manifests.calls) + len(w.tags.calls) + len(w.services.calls) + len(w.taskDefs.calls) +
+		w.table.puts + w.table.gets + len(w.topic.msgs) + len(w.pipeline.successes) + len(w.pipeline.failures) +
+		len(w.pipeline.detailCalls) + len(w.roles.calls)
 }
 
 // jobEventJSON builds a CodePipeline job event with artifact credentials that

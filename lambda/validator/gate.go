@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,13 +18,15 @@ type Gate struct {
 	Findings   scanFindingsDescriber
 	Repository string
 	Threshold  Severity
+	Unscanned  Unscanned
 	MaxWait    time.Duration
 }
 
-// Check inspects the image tagged tag. waited is how long this job has already
-// waited for the scan (from the continuation token); past MaxWait a scan that is
-// still running rejects the image instead of asking to be called again.
-func (g *Gate) Check(ctx context.Context, tag string, waited time.Duration) (Result, error) {
+// Check inspects the image tagged tag; when the build gave its digest, the
+// tag must resolve to it. waited is how long this job has already waited for
+// the scan (from the continuation token); past MaxWait a scan that is still
+// running rejects the image instead of asking to be called again.
+func (g *Gate) Check(ctx context.Context, tag, digest string, waited time.Duration) (Result, error) {
 	var res Result
 	out, err := g.Images.DescribeImages(ctx, &ecr.DescribeImagesInput{
 		RepositoryName: aws.String(g.Repository),
@@ -40,16 +41,20 @@ func (g *Gate) Check(ctx context.Context, tag string, waited time.Duration) (Res
 	}
 	img := out.ImageDetails[0]
 	res.Digest = aws.ToString(img.ImageDigest)
+	if digest != "" && res.Digest != digest {
+		return res, fmt.Errorf("%w: %s:%s is %s, the build pushed %s", ErrDigestMismatch, g.Repository, tag, orUnknown(res.Digest), digest)
+	}
 
 	// DescribeImages may omit the scan status (and moto always does): then the
 	// findings call below is the authority.
 	if st := img.ImageScanStatus; st != nil {
+		res.ScanStatus = string(st.Status)
 		switch st.Status {
 		case ecrtypes.ScanStatusInProgress, ecrtypes.ScanStatusPending:
 			return g.wait(res, "image scan is "+string(st.Status), waited)
 		case ecrtypes.ScanStatusComplete, ecrtypes.ScanStatusActive, "":
 		default:
-			return res, scanFailed(st)
+			return g.notScanned(res, st)
 		}
 	}
 
@@ -58,11 +63,10 @@ func (g *Gate) Check(ctx context.Context, tag string, waited time.Duration) (Res
 		// The digest pins the exact image DescribeImages saw.
 		id = ecrtypes.ImageIdentifier{ImageDigest: aws.String(res.Digest)}
 	}
-	fo, err := g.Findings.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{
+	first, err := g.Findings.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{
 		RepositoryName: aws.String(g.Repository),
 		ImageId:        &id,
-		// The severity counts come with every page; the findings themselves are not needed.
-		MaxResults: aws.Int32(1),
+		MaxResults:     aws.Int32(findingsPageSize),
 	})
 	var noScan *ecrtypes.ScanNotFoundException
 	if errors.As(err, &noScan) {
@@ -72,24 +76,33 @@ func (g *Gate) Check(ctx context.Context, tag string, waited time.Duration) (Res
 	if err != nil {
 		return res, fmt.Errorf("describe scan findings of %s:%s: %w", g.Repository, tag, err)
 	}
-	st := fo.ImageScanStatus
+	st := first.ImageScanStatus
 	if st == nil {
 		return g.wait(res, "image scan status is not reported yet", waited)
 	}
+	res.ScanStatus = string(st.Status)
 	switch st.Status {
 	case ecrtypes.ScanStatusInProgress, ecrtypes.ScanStatusPending, "":
 		return g.wait(res, "image scan is "+string(st.Status), waited)
 	case ecrtypes.ScanStatusComplete, ecrtypes.ScanStatusActive:
 	default:
-		return res, scanFailed(st)
+		return g.notScanned(res, st)
 	}
 
-	res.Findings = map[string]int32{}
-	if fo.ImageScanFindings != nil {
-		maps.Copy(res.Findings, fo.ImageScanFindings.FindingSeverityCounts)
+	rep, err := g.readFindings(ctx, &id, tag, first)
+	res.Findings = rep.counts
+	switch {
+	case err != nil:
+		return res, err
+	case rep.nothingYet:
+		return g.wait(res, "image scan is "+string(st.Status)+", no findings reported yet", waited)
 	}
 	if blocking := g.Threshold.blocking(res.Findings); blocking != "" {
 		return res, fmt.Errorf("%w: %s (threshold %s)", ErrVulnerable, blocking, g.Threshold)
+	}
+	if rep.unread != "" {
+		// Nothing read so far blocks, but what was not read might.
+		return res, fmt.Errorf("%w: %s", ErrScanUnreadable, rep.unread)
 	}
 	res.Status = StatusValidated
 	switch {
@@ -110,6 +123,24 @@ func (g *Gate) wait(res Result, why string, waited time.Duration) (Result, error
 		return res, fmt.Errorf("%w: %s after %s (limit %s)", ErrScanTimeout, why, waited.Round(time.Second), g.MaxWait)
 	}
 	res.Pending = why
+	return res, nil
+}
+
+// notScanned decides on a scan that ended without findings: it rejects,
+// except an image ECR cannot scan (UNSUPPORTED_IMAGE, e.g. FROM scratch) when
+// UNSCANNED_IMAGES=allow; that pass is announced.
+func (g *Gate) notScanned(res Result, st *ecrtypes.ImageScanStatus) (Result, error) {
+	if st.Status != ecrtypes.ScanStatusUnsupportedImage || g.Unscanned != UnscannedAllow {
+		return res, scanFailed(st)
+	}
+	why := string(st.Status)
+	if d := aws.ToString(st.Description); d != "" {
+		why += ": " + d
+	}
+	res.Status = StatusValidated
+	res.Findings = map[string]int32{}
+	res.Detail = fmt.Sprintf("image not scanned (scan status %s); it passes because UNSCANNED_IMAGES=allow", why)
+	res.Notice = "passed unscanned"
 	return res, nil
 }
 

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -16,15 +16,23 @@ import (
 
 // Deps are the AWS operations the validator uses; main passes the SDK clients.
 type Deps struct {
-	Images   imageDescriber
-	Findings scanFindingsDescriber
-	Services serviceDescriber
-	TaskDefs taskDefinitionDescriber
-	Put      itemPutter
-	Get      itemGetter
-	Topics   publisher
-	Succeed  jobSucceeder
-	Fail     jobFailer
+	Images    imageDescriber
+	Findings  scanFindingsDescriber
+	Manifests imageBatchGetter
+	Tags      imagePutter
+	Services  serviceDescriber
+	TaskDefs  taskDefinitionDescriber
+	Put       itemPutter
+	Get       itemGetter
+	Topics    publisher
+	Details   jobDetailsGetter
+	Succeed   jobSucceeder
+	Fail      jobFailer
+	// Roles and ECSFor reach a verify target in another account or region:
+	// the role is assumed through Roles, and ECSFor builds the ECS clients
+	// (once per region and role; nil: only the function's own).
+	Roles  roleAssumer
+	ECSFor ecsFactory
 }
 
 // Handler translates a CodePipeline job event into a check and always ends the
@@ -34,6 +42,8 @@ type Handler struct {
 	cfgErr  error
 	gate    *Gate
 	verify  *Verifier
+	targets *targets
+	protect *Protector
 	history *History
 	notify  *Notifier
 	jobs    *Jobs
@@ -48,13 +58,15 @@ func NewHandler(cfg Config, cfgErr error, d Deps, log *slog.Logger, now func() t
 		cfg:    cfg,
 		cfgErr: cfgErr,
 		gate: &Gate{Images: d.Images, Findings: d.Findings, Repository: cfg.Repository,
-			Threshold: cfg.Threshold, MaxWait: cfg.MaxWait},
-		verify: &Verifier{Services: d.Services, TaskDefs: d.TaskDefs, Images: d.Images,
-			Cluster: cfg.Cluster, Service: cfg.Service, Container: cfg.Container,
-			Repository: cfg.Repository, RepositoryURI: cfg.RepositoryURI, MaxWait: cfg.MaxWait, Log: log},
+			Threshold: cfg.Threshold, Unscanned: cfg.Unscanned, MaxWait: cfg.MaxWait},
+		verify: &Verifier{Images: d.Images, Repository: cfg.Repository, RepositoryURI: cfg.RepositoryURI,
+			MaxWait: cfg.MaxWait, Log: log},
+		targets: &targets{cfg: cfg, local: ecsPorts{Services: d.Services, TaskDefs: d.TaskDefs},
+			factory: d.ECSFor, roles: d.Roles},
+		protect: &Protector{Get: d.Manifests, Put: d.Tags, Images: d.Images, Repository: cfg.Repository},
 		history: &History{Put: d.Put, Get: d.Get, Table: cfg.Table},
-		notify:  &Notifier{Topics: d.Topics, TopicARN: cfg.TopicARN, Environment: cfg.environmentName()},
-		jobs:    &Jobs{Succeed: d.Succeed, Fail: d.Fail},
+		notify:  &Notifier{Topics: d.Topics, TopicARN: cfg.TopicARN, Environment: cfg.environmentName(), Service: cfg.ServiceName},
+		jobs:    &Jobs{Get: d.Details, Succeed: d.Succeed, Fail: d.Fail},
 		log:     log,
 		now:     now,
 	}
@@ -67,6 +79,10 @@ type Request struct {
 	Mode        Mode
 	ImageTag    string
 	ExecutionID string
+	ImageDigest string
+	CommitTime  time.Time
+	Environment string  // the environment checked (UserParameters, else ENVIRONMENT)
+	Target      *target // verify: where it looked, once resolved
 }
 
 // outcome is a finished check: a pass, or the error that says why not.
@@ -76,87 +92,243 @@ type outcome struct {
 	kind cptypes.FailureType // for PutJobFailureResult
 }
 
-// Handle is the Lambda entry point. It returns an error only when the event is
-// not a CodePipeline job (nothing else is done) or when the job could not be
-// ended; every other problem ends the job with a failure.
+// Handle is the Lambda entry point. It returns an error when the event is not
+// a job of this validator (nothing else is done), when the job could not be
+// ended, and after any panic; every other problem ends the job with a failure.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (err error) {
 	ev, perr := parseEvent(raw)
 	if ev.ID == "" {
 		h.log.Error("invocation ignored", "error", perr.Error())
 		return perr
 	}
-	inv := &invocation{h: h, req: Request{JobID: ev.ID}, now: h.now(), log: h.log.With("jobId", ev.ID)}
+	inv := &invocation{h: h, req: Request{JobID: ev.ID}, now: h.now(), log: h.log.With("jobId", ev.ID), budget: newBudget(ctx)}
 	defer func() {
-		if p := recover(); p != nil {
-			// A bug must still end the job, or the pipeline hangs until the action times out.
-			inv.log.Error("panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		p := recover()
+		if p != nil {
+			// A bug outside the guarded calls. The job must still end, or
+			// the pipeline hangs until the action times out; finish skips
+			// what was already tried, so nothing is written or sent twice.
+			inv.recovered("handler", p)
 			if !inv.ended {
-				err = inv.finish(ctx, outcome{err: fmt.Errorf("%w: %v", ErrInternal, p), kind: cptypes.FailureTypeJobFailed})
+				err = inv.guard("recovery", func() error {
+					return inv.finish(ctx, outcome{err: fmt.Errorf("%w: %v", ErrInternal, p), kind: cptypes.FailureTypeJobFailed})
+				})
 			}
 		}
+		if inv.panicked != nil {
+			// Whatever the job's result, a panic is a defect: the
+			// invocation reports it.
+			perr := fmt.Errorf("%w: recovered from a panic: %v", ErrInternal, inv.panicked)
+			if err != nil {
+				perr = fmt.Errorf("%w; %w", err, perr)
+			}
+			err = perr
+		}
 	}()
-	return inv.run(ctx, ev, perr)
+	if perr != nil {
+		// Only the job id is taken from the event; the job itself comes
+		// from CodePipeline.
+		inv.log.Warn("malformed event", "error", perr.Error())
+	}
+	return inv.run(ctx, ev)
 }
 
 // invocation carries one job through check, record, notify and result.
 type invocation struct {
-	h     *Handler
-	req   Request
-	now   time.Time
-	log   *slog.Logger
-	ended bool
+	h      *Handler
+	req    Request
+	now    time.Time
+	log    *slog.Logger
+	budget budget
+	// What was tried, so that a recovery does not repeat it.
+	recordTried, notifyTried, ended bool
+	panicked                        any
 }
 
-func (inv *invocation) run(ctx context.Context, ev jobEvent, perr error) error {
-	h := inv.h
-	up, uerr := parseUserParameters(ev.UserParameters)
-	inv.req.Mode, inv.req.ImageTag, inv.req.ExecutionID = up.Mode, up.ImageTag, up.ExecutionID
-	inv.log = inv.log.With("mode", string(up.Mode), "imageTag", up.ImageTag, "executionId", up.ExecutionID)
+// guard runs one call whose panic must not escape: the panic becomes the
+// call's error, and Handle reports it once the job has ended.
+func (inv *invocation) guard(what string, call func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			inv.recovered(what, p)
+			err = fmt.Errorf("%w: panic in %s: %v", ErrInternal, what, p)
+		}
+	}()
+	return call()
+}
 
+func (inv *invocation) recovered(what string, p any) {
+	inv.log.Error("panic", "in", what, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	if inv.panicked == nil {
+		inv.panicked = p
+	}
+}
+
+func (inv *invocation) run(ctx context.Context, ev jobEvent) error {
+	h := inv.h
+	work, cancel := inv.budget.check(ctx)
+	defer cancel()
+
+	// The job as CodePipeline holds it: the event only names it.
+	var job jobDetails
+	derr := inv.guard("GetJobDetails", func() (err error) {
+		job, err = h.jobs.Details(work, inv.req.JobID)
+		return err
+	})
+	if derr == nil {
+		derr = h.belongs(job)
+	}
+	switch {
+	case errors.Is(derr, ErrForeignJob):
+		inv.log.Error("job refused", "error", derr.Error())
+		return derr
+	case derr != nil:
+		// The job cannot be confirmed, so it fails. The event's parameters
+		// only name the execution for the record.
+		up, _ := parseUserParameters(ev.UserParameters)
+		inv.use(up)
+		return inv.finish(ctx, outcome{err: derr, kind: cptypes.FailureTypeJobFailed})
+	}
+	if ev.UserParameters != job.UserParameters || ev.ContinuationToken != job.ContinuationToken {
+		inv.log.Warn("the event differs from the job CodePipeline holds; the job's own configuration is used")
+	}
+
+	up, uerr := parseUserParameters(job.UserParameters)
+	if up.ExecutionID == "" && validExecutionID.MatchString(job.ExecutionID) {
+		up.ExecutionID = job.ExecutionID
+	}
+	inv.use(up)
 	switch {
 	case h.cfgErr != nil:
 		return inv.finish(ctx, outcome{err: h.cfgErr, kind: cptypes.FailureTypeConfigurationError})
-	case perr != nil:
-		return inv.finish(ctx, outcome{err: perr, kind: cptypes.FailureTypeJobFailed})
 	case uerr != nil:
 		return inv.finish(ctx, outcome{err: uerr, kind: cptypes.FailureTypeConfigurationError})
 	}
 
 	token := continuation{Mode: up.Mode, Since: epochMillis(inv.now)}
-	if ev.ContinuationToken != "" {
+	if job.ContinuationToken != "" {
 		var err error
-		if token, err = parseContinuation(ev.ContinuationToken, up.Mode); err != nil {
+		if token, err = parseContinuation(job.ContinuationToken, up.Mode, inv.now); err != nil {
 			return inv.finish(ctx, outcome{err: err, kind: cptypes.FailureTypeJobFailed})
 		}
 		token.Attempt++
 	}
 	waited := token.waited(inv.now)
 
-	work, cancel := workContext(ctx)
-	defer cancel()
 	var res Result
-	var err error
-	if up.Mode == ModeGate {
-		res, err = h.gate.Check(work, up.ImageTag, waited)
-	} else {
-		res, err = h.verify.Check(work, up.ImageTag, waited)
+	err := inv.guard("the "+string(up.Mode)+" check", func() (err error) {
+		if up.Mode == ModeGate {
+			res, err = h.gate.Check(work, up.ImageTag, up.ImageDigest, waited)
+			return err
+		}
+		p, err := inv.placement(up.Target)
+		if err != nil {
+			return err
+		}
+		res, err = h.verify.Check(work, up.ImageTag, up.ImageDigest, p, waited)
+		return err
+	})
+	if err == nil && res.Status == StatusDeployed {
+		inv.protect(work, &res)
 	}
 	if err == nil && res.Pending != "" {
 		summary := fmt.Sprintf("waiting: %s (%s of %s)", res.Pending, waited.Round(time.Second), h.cfg.MaxWait)
 		inv.ended = true
-		if cerr := h.jobs.Continue(ctx, inv.req.JobID, token, summary); cerr != nil {
+		end, cancel := inv.budget.ending(ctx)
+		defer cancel()
+		if cerr := inv.guard("PutJobSuccessResult", func() error { return h.jobs.Continue(end, inv.req.JobID, token, summary) }); cerr != nil {
 			inv.log.Error("job not ended", "error", cerr.Error())
 			return cerr
 		}
 		inv.log.Info("job continues", "reason", res.Pending, "waited", waited.Round(time.Second).String(), "attempt", token.Attempt)
 		return nil
 	}
-	return inv.finish(ctx, outcome{Result: res, err: err, kind: cptypes.FailureTypeJobFailed})
+	kind := cptypes.FailureTypeJobFailed
+	if errors.Is(err, ErrBadTarget) {
+		kind = cptypes.FailureTypeConfigurationError
+	}
+	return inv.finish(ctx, outcome{Result: res, err: err, kind: kind})
 }
 
-// finish records the outcome, tells people when it stops the pipeline, and
-// ends the job. Recording comes first and fails closed: an outcome that is not
-// in the history does not pass.
+// protect tags the image that runs as deployed to the environment, so that
+// the lifecycle policy keeps it. Best effort, and visible: a failure leaves
+// the verdict DEPLOYED and the job successful (the deploy did take effect),
+// and the item, the job summary and a message say the image is not protected.
+func (inv *invocation) protect(ctx context.Context, res *Result) {
+	var tag string
+	err := inv.guard("the deployed tag", func() (err error) {
+		tag, err = inv.h.protect.Protect(ctx, inv.req.Environment, res.Digest, inv.now)
+		return err
+	})
+	if err != nil {
+		inv.log.Error("image not protected from expiry", "error", err.Error())
+		res.Detail += "; image not protected from expiry: " + err.Error()
+		res.Notice = "deployed, not protected from expiry"
+		return
+	}
+	res.DeployedTag = tag
+	res.Detail += "; kept from expiry as " + tag
+}
+
+// placement resolves where verify looks, and the clients that reach it.
+func (inv *invocation) placement(tp *targetParams) (placement, error) {
+	ts := inv.h.targets
+	t, err := ts.resolve(tp)
+	if err != nil {
+		return placement{}, err
+	}
+	inv.req.Target = &t
+	ports, err := ts.ports(t)
+	if err != nil {
+		return placement{}, err
+	}
+	return placement{ecsPorts: ports, Cluster: t.Cluster, Service: t.Service, Container: t.Container, Where: t.where(ts.cfg)}, nil
+}
+
+// use takes what could be read of the job's parameters into the request.
+func (inv *invocation) use(up userParameters) {
+	inv.req.Mode, inv.req.ImageTag, inv.req.ExecutionID = up.Mode, up.ImageTag, up.ExecutionID
+	inv.req.ImageDigest, inv.req.CommitTime, inv.req.Environment = up.ImageDigest, up.CommitTime, up.Environment
+	if inv.req.Environment == "" {
+		inv.req.Environment = inv.h.cfg.Environment
+	}
+	inv.log = inv.log.With("mode", string(up.Mode), "imageTag", up.ImageTag, "executionId", up.ExecutionID,
+		"environment", inv.req.Environment)
+}
+
+// belongs refuses a job that is not an invoke action of this function in
+// this validator's pipeline: whoever may invoke the function cannot make it
+// act on, or end, another pipeline's job.
+func (h *Handler) belongs(j jobDetails) error {
+	var why string
+	switch {
+	case h.cfg.Pipeline != "" && j.Pipeline != h.cfg.Pipeline:
+		why = fmt.Sprintf("it belongs to pipeline %q, and this validator serves %q", clip(j.Pipeline), h.cfg.Pipeline)
+	case j.Category != "Invoke" || j.Owner != "AWS" || j.Provider != "Lambda":
+		why = fmt.Sprintf("its action type is %s/%s/%s, not an AWS Lambda invoke action", clip(j.Category), clip(j.Owner), clip(j.Provider))
+	case h.cfg.FunctionName != "" && !sameFunction(j.FunctionName, h.cfg.FunctionName):
+		why = fmt.Sprintf("its action invokes function %q, not %q", clip(j.FunctionName), h.cfg.FunctionName)
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: job %s: %s", ErrForeignJob, j.ID, why)
+}
+
+// sameFunction tells whether an action's FunctionName (a name, a name with a
+// qualifier, or an ARN) names the function called name.
+func sameFunction(configured, name string) bool {
+	if _, after, ok := strings.Cut(configured, ":function:"); ok {
+		configured = after
+	}
+	configured, _, _ = strings.Cut(configured, ":")
+	return configured == name
+}
+
+// finish records the outcome, tells people when it stops the pipeline (or
+// passes with a notice), and ends the job. Recording comes first and fails
+// closed: an outcome that is not in the history does not pass. Each step has
+// its own time budget, and the job result keeps its reserve whatever the
+// others did; a step already tried (before a panic) is not tried again.
 func (inv *invocation) finish(ctx context.Context, o outcome) error {
 	h := inv.h
 	rec := Record{
@@ -167,41 +339,67 @@ func (inv *invocation) finish(ctx context.Context, o outcome) error {
 		ImageTag:     inv.req.ImageTag,
 		ImageDigest:  o.Digest,
 		Findings:     o.Findings,
+		ScanStatus:   o.ScanStatus,
 		JobID:        inv.req.JobID,
 		Reason:       o.Detail,
+		Notice:       o.Notice,
+		Environment:  inv.req.Environment,
+		Pipeline:     h.cfg.ServiceName,
+		DeployedTag:  o.DeployedTag,
+	}
+	if rec.ImageDigest == "" {
+		rec.ImageDigest = inv.req.ImageDigest
+	}
+	if !inv.req.CommitTime.IsZero() {
+		rec.CommitTime = epochMillis(inv.req.CommitTime)
+	}
+	if t := inv.req.Target; t != nil && t.remote(h.cfg) {
+		rec.Account, rec.Region = t.Account, t.Region
 	}
 	if o.err != nil {
-		rec.Status, rec.Reason = statusOf(o.err), o.err.Error()
+		rec.Status, rec.Reason, rec.Notice = statusOf(o.err), o.err.Error(), ""
 	} else if !rec.Status.passed() {
 		rec.Status, rec.Reason = StatusError, fmt.Sprintf("%v: check ended without a verdict", ErrInternal)
 	}
 
 	switch {
+	case inv.recordTried:
+		inv.log.Warn("outcome not recorded again", "status", string(rec.Status))
 	case rec.DeploymentID == "" || h.cfg.Table == "":
 		inv.log.Warn("outcome not recorded: no execution id or no table", "status", string(rec.Status))
 	default:
-		if err := h.history.Append(ctx, &rec); err != nil {
+		inv.recordTried = true
+		rctx, cancel := inv.budget.recording(ctx)
+		err := inv.guard("PutItem", func() error { return h.history.Append(rctx, &rec) })
+		cancel()
+		if err != nil {
 			inv.log.Error("outcome not recorded", "status", string(rec.Status), "error", err.Error())
 			rec.Reason = fmt.Sprintf("%v (the check said %s: %s)", err, rec.Status, rec.Reason)
-			rec.Status = StatusError
-			o.kind = cptypes.FailureTypeJobFailed
+			// The failure keeps its kind: a configuration error stays one.
+			rec.Status, rec.Notice = StatusError, ""
 		}
 	}
 
-	if !rec.Status.passed() {
+	if (!rec.Status.passed() || rec.Notice != "") && !inv.notifyTried {
 		// A lost message must not change the job's result: log it and go on.
-		if err := h.notify.Notify(ctx, rec, inv.now); err != nil {
+		inv.notifyTried = true
+		nctx, cancel := inv.budget.notifying(ctx)
+		err := inv.guard("Publish", func() error { return h.notify.Notify(nctx, rec, inv.now) })
+		cancel()
+		if err != nil {
 			inv.log.Error("notification not sent", "status", string(rec.Status), "error", err.Error())
 		}
 	}
 
 	inv.ended = true
-	var err error
-	if rec.Status.passed() {
-		err = h.jobs.Success(ctx, inv.req.JobID, string(rec.Status)+": "+rec.Reason)
-	} else {
-		err = h.jobs.Failure(ctx, inv.req.JobID, o.kind, string(rec.Status)+": "+rec.Reason)
-	}
+	end, cancel := inv.budget.ending(ctx)
+	defer cancel()
+	err := inv.guard("the job result", func() error {
+		if rec.Status.passed() {
+			return h.jobs.Success(end, inv.req.JobID, string(rec.Status)+": "+rec.Reason)
+		}
+		return h.jobs.Failure(end, inv.req.JobID, o.kind, string(rec.Status)+": "+rec.Reason)
+	})
 	attrs := []any{"status", string(rec.Status), "reason", rec.Reason, "imageDigest", rec.ImageDigest, "timestamp", rec.Timestamp}
 	switch {
 	case err != nil:
@@ -214,17 +412,6 @@ func (inv *invocation) finish(ctx context.Context, o outcome) error {
 		inv.log.Warn("job failed", attrs...)
 	}
 	return err
-}
-
-// workContext leaves part of the Lambda's remaining time for recording,
-// notifying and ending the job after the checks.
-func workContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return context.WithCancel(ctx)
-	}
-	reserve := min(time.Until(deadline)/3, 5*time.Second)
-	return context.WithDeadline(ctx, deadline.Add(-reserve))
 }
 
 // jobEvent is what the validator takes from the event: never the artifact
@@ -257,67 +444,3 @@ func parseEvent(raw []byte) (jobEvent, error) {
 	}
 	return out, nil
 }
-
-// userParameters is the action's UserParameters JSON.
-type userParameters struct {
-	Mode        Mode   `json:"mode"`
-	ImageTag    string `json:"imageTag"`
-	ExecutionID string `json:"executionId"`
-}
-
-var (
-	// validJobID: CodePipeline job ids are UUIDs; this also keeps logs clean.
-	validJobID = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
-	// validTag is Docker's tag grammar (ECR accepts these).
-	validTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	// validExecutionID: execution ids are UUIDs; this keeps the table key sane.
-	validExecutionID = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
-)
-
-// parseUserParameters reads and checks UserParameters. Fields that do not pass
-// their check are left empty, so messages never repeat malformed input.
-func parseUserParameters(s string) (userParameters, error) {
-	var raw userParameters
-	const want = `expected {"mode":"gate"|"verify","imageTag":"<tag>","executionId":"<id>"}`
-	if strings.TrimSpace(s) == "" {
-		return userParameters{}, fmt.Errorf("%w: empty; %s", ErrBadParameters, want)
-	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	if err := dec.Decode(&raw); err != nil {
-		return userParameters{}, fmt.Errorf("%w: not a JSON object (%v); %s", ErrBadParameters, err, want)
-	}
-	if dec.More() {
-		return userParameters{}, fmt.Errorf("%w: text after the JSON object; %s", ErrBadParameters, want)
-	}
-	var out userParameters
-	var problems []string
-	switch raw.Mode {
-	case ModeGate, ModeVerify:
-		out.Mode = raw.Mode
-	case "":
-		problems = append(problems, "mode is missing")
-	default:
-		problems = append(problems, fmt.Sprintf("mode %q is not gate or verify", clip(string(raw.Mode))))
-	}
-	check := func(name, v string, re *regexp.Regexp, dst *string) {
-		switch {
-		case v == "":
-			problems = append(problems, name+" is missing")
-		case strings.Contains(v, "#{"):
-			problems = append(problems, fmt.Sprintf("%s is the unresolved pipeline variable %q", name, clip(v)))
-		case !re.MatchString(v):
-			problems = append(problems, fmt.Sprintf("%s %q is not valid", name, clip(v)))
-		default:
-			*dst = v
-		}
-	}
-	check("imageTag", raw.ImageTag, validTag, &out.ImageTag)
-	check("executionId", raw.ExecutionID, validExecutionID, &out.ExecutionID)
-	if len(problems) > 0 {
-		return out, fmt.Errorf("%w: %s", ErrBadParameters, strings.Join(problems, "; "))
-	}
-	return out, nil
-}
-
-// clip keeps echoed input short and printable.
-func clip(s string) string { return asciiLine(s, 64) }

@@ -101,7 +101,7 @@ func TestHandle(t *testing.T) {
 		{
 			name: "gate with threshold NONE passes whatever the findings",
 			setup: func(w *world) {
-				w.cfg.Threshold = SeverityNone
+				w.env["SCAN_FAIL_SEVERITY"] = "NONE"
 				w.images.out = imageOut(ecrtypes.ScanStatusComplete)
 				w.findings.out = findingsOut(ecrtypes.ScanStatusComplete, map[string]int32{"CRITICAL": 9})
 			},
@@ -125,7 +125,7 @@ func TestHandle(t *testing.T) {
 			setup: func(w *world) { w.images.out = imageOut(ecrtypes.ScanStatusInProgress) },
 			event: jobEventJSON(testJob, gate, ""), result: continued,
 			check: func(t *testing.T, w *world) {
-				tok, err := parseContinuation(aws.ToString(w.pipeline.successes[0].ContinuationToken), ModeGate)
+				tok, err := parseContinuation(aws.ToString(w.pipeline.successes[0].ContinuationToken), ModeGate, testNow)
 				if err != nil || tok.Since != testNow.UnixMilli() || tok.Attempt != 0 {
 					t.Errorf("token %+v, %v: want since=now attempt=0", tok, err)
 				}
@@ -161,7 +161,7 @@ func TestHandle(t *testing.T) {
 			event: jobEventJSON(testJob, gate, tokenAt(ModeGate, testNow.Add(-2*time.Minute), 3)), result: continued,
 			check: func(t *testing.T, w *world) {
 				in := w.pipeline.successes[0]
-				tok, err := parseContinuation(aws.ToString(in.ContinuationToken), ModeGate)
+				tok, err := parseContinuation(aws.ToString(in.ContinuationToken), ModeGate, testNow)
 				if err != nil || tok.Since != testNow.Add(-2*time.Minute).UnixMilli() || tok.Attempt != 4 {
 					t.Errorf("token %+v, %v: want the first start and attempt 4", tok, err)
 				}
@@ -180,7 +180,7 @@ func TestHandle(t *testing.T) {
 		{
 			name: "gate honours SCAN_MAX_WAIT_SECONDS",
 			setup: func(w *world) {
-				w.cfg.MaxWait = 60 * time.Second
+				w.env["SCAN_MAX_WAIT_SECONDS"] = "60"
 				w.images.out = imageOut("")
 				w.findings.err = &ecrtypes.ScanNotFoundException{Message: aws.String("no scan")}
 			},
@@ -234,7 +234,7 @@ func TestHandle(t *testing.T) {
 				w.taskDefs.defs = taskDefs(map[string]string{tdNew: newImage})
 			},
 			event: jobEventJSON(testJob, verify, ""), result: succeeded, status: StatusDeployed,
-			reason: []string{"ecs-svc/2 COMPLETED", "container app runs " + newImage},
+			reason: []string{"ecs-svc/2 COMPLETED", "container app runs " + newImage, "kept from expiry as deployed-dev.20261125T120000.000Z"},
 			check: func(t *testing.T, w *world) {
 				in := w.services.calls[0]
 				if aws.ToString(in.Cluster) != "production-cluster" || len(in.Services) != 1 || in.Services[0] != "cicd-pipeline-dev" {
@@ -255,13 +255,14 @@ func TestHandle(t *testing.T) {
 			event: jobEventJSON(testJob, verify, ""), result: succeeded, status: StatusDeployed,
 		},
 		{
-			name: "verify matches by tag when the digest lookup fails",
+			name: "verify matches by tag when the digest lookup fails, and says the image is not protected",
 			setup: func(w *world) {
 				w.images.err = throttled
 				w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
 				w.taskDefs.defs = taskDefs(map[string]string{tdNew: newImage})
 			},
-			event: jobEventJSON(testJob, verify, ""), result: succeeded, status: StatusDeployed,
+			event: jobEventJSON(testJob, verify, ""), result: succeeded, status: StatusDeployed, sns: true,
+			reason: []string{"image not protected from expiry: the image's digest is unknown"},
 		},
 		{
 			name: "verify fails a deployment the circuit breaker rolled back, naming the running image",
@@ -318,6 +319,7 @@ func TestHandle(t *testing.T) {
 		{
 			name: "verify without a rollout state uses the settled counts",
 			setup: func(w *world) {
+				w.images.out = imageOut(ecrtypes.ScanStatusComplete)
 				w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, "", 2, 2, ""))
 				w.taskDefs.defs = taskDefs(map[string]string{tdNew: newImage})
 			},
@@ -326,7 +328,7 @@ func TestHandle(t *testing.T) {
 		{
 			name: "verify fails when the container is not in the task definition",
 			setup: func(w *world) {
-				w.cfg.Container = "web"
+				w.env["CONTAINER_NAME"] = "web"
 				w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
 				w.taskDefs.defs = taskDefs(map[string]string{tdNew: newImage})
 			},
@@ -413,9 +415,9 @@ func TestHandle(t *testing.T) {
 			event: jobEventJSON(testJob, gate, ""), wantErr: errAny, result: continued,
 		},
 		{
-			name:  "a panic in the logic still ends the job",
+			name:  "a panic in the logic still ends the job, and Handle reports it",
 			setup: func(w *world) { w.images.panic = true },
-			event: jobEventJSON(testJob, gate, ""), result: failed, failType: cptypes.FailureTypeJobFailed,
+			event: jobEventJSON(testJob, gate, ""), wantErr: ErrInternal, result: failed, failType: cptypes.FailureTypeJobFailed,
 			status: StatusError, sns: true, reason: []string{"internal error", "exploded"},
 		},
 
@@ -461,13 +463,8 @@ func TestHandle(t *testing.T) {
 		{
 			name: "missing environment fails every job with the reason",
 			setup: func(w *world) {
-				w.cfg, w.cfgErr = LoadConfig(func(k string) string {
-					if k == "ECS_CLUSTER" || k == "STATE_TABLE" {
-						return ""
-					}
-					return map[string]string{"ECR_REPOSITORY": "r", "ECR_REPOSITORY_URI": testRepoURI, "SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:1:t",
-						"SCAN_FAIL_SEVERITY": "HIGH", "ECS_SERVICE": "s", "CONTAINER_NAME": "app", "ENVIRONMENT": "dev"}[k]
-				})
+				delete(w.env, "ECS_CLUSTER")
+				delete(w.env, "STATE_TABLE")
 			},
 			event: jobEventJSON(testJob, gate, ""), result: failed, failType: cptypes.FailureTypeConfigurationError,
 			sns: true, reason: []string{"validator misconfigured", "STATE_TABLE, ECS_CLUSTER"},
@@ -478,9 +475,19 @@ func TestHandle(t *testing.T) {
 			},
 		},
 		{
-			name:   "an event whose data does not decode still ends the job",
+			name: "an event whose data does not decode is judged on the job CodePipeline holds",
+			setup: func(w *world) {
+				w.pipeline.addJob(testJob, gate, "")
+				w.images.out = imageOut(ecrtypes.ScanStatusComplete)
+				w.findings.out = findingsOut(ecrtypes.ScanStatusComplete, nil)
+			},
 			event:  []byte(`{"CodePipeline.job":{"id":"` + testJob + `","data":{"actionConfiguration":{"configuration":{"UserParameters":42}}}}}`),
-			result: failed, failType: cptypes.FailureTypeJobFailed, sns: true, reason: []string{"malformed CodePipeline job event"},
+			result: succeeded, status: StatusValidated,
+			check: func(t *testing.T, w *world) {
+				if !strings.Contains(w.logs.String(), "malformed event") {
+					t.Error("the malformed event is not logged")
+				}
+			},
 		},
 		{name: "an empty object is not a job", event: []byte(`{}`), wantErr: ErrNotAJob},
 		{name: "null is not a job", event: []byte(`null`), wantErr: ErrNotAJob},
@@ -498,7 +505,7 @@ func TestHandle(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(w)
 			}
-			err := w.handler().Handle(context.Background(), tc.event)
+			err := w.handle(context.Background(), tc.event)
 
 			switch {
 			case tc.wantErr == errAny && err == nil, tc.wantErr == nil && err != nil,

@@ -28,8 +28,16 @@ type Record struct {
 	ImageTag     string
 	ImageDigest  string
 	Findings     map[string]int32
+	ScanStatus   string // gate: the ECR scan status the verdict rests on
 	JobID        string
 	Reason       string
+	Notice       string // a pass people are told about (e.g. "passed unscanned")
+	Environment  string // the environment checked
+	Pipeline     string // the pipeline's service (SERVICE)
+	CommitTime   int64  // epoch ms of the commit; 0 when not given
+	Account      string // where verify looked, when not the function's own account and region
+	Region       string
+	DeployedTag  string // verify: the tag that keeps the running image from expiry
 }
 
 // History appends records and never overwrites one.
@@ -120,6 +128,21 @@ func (r *Record) item() map[string]ddbtypes.AttributeValue {
 	item["findings"] = &ddbtypes.AttributeValueMemberM{Value: findings}
 	item["jobId"] = &ddbtypes.AttributeValueMemberS{Value: r.JobID}
 	item["reason"] = &ddbtypes.AttributeValueMemberS{Value: truncate(r.Reason, maxReasonLen)}
+	optional := func(name, v string) {
+		if v != "" {
+			item[name] = &ddbtypes.AttributeValueMemberS{Value: v}
+		}
+	}
+	optional("scanStatus", r.ScanStatus)
+	optional("notice", r.Notice)
+	optional("environment", r.Environment)
+	optional("pipeline", r.Pipeline)
+	optional("account", r.Account)
+	optional("region", r.Region)
+	optional("deployedTag", r.DeployedTag)
+	if r.CommitTime != 0 {
+		item["commitTime"] = &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(r.CommitTime, 10)}
+	}
 	return item
 }
 

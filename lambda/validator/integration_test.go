@@ -8,13 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -23,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // What moto 5.2 does and does not do, as these tests rely on it:
@@ -145,24 +149,32 @@ func (fx *fixture) pushImage(t testing.TB, tag string) string {
 // status and counts instead of its default (COMPLETE, one HIGH finding).
 func (fx *fixture) scanImage(t testing.TB, tag string, status ecrtypes.ScanStatus, counts map[string]int32) {
 	t.Helper()
+	if status == "" {
+		fx.scanResult(t, tag, nil)
+		return
+	}
+	fx.scanResult(t, tag, map[string]any{
+		"imageScanStatus":   map[string]string{"status": string(status), "description": "set by the test"},
+		"imageScanFindings": map[string]any{"findingSeverityCounts": counts},
+	})
+}
+
+// scanResult starts moto's scan of tag; with result set, moto answers
+// DescribeImageScanFindings with it (imageScanStatus, imageScanFindings, ...)
+// verbatim.
+func (fx *fixture) scanResult(t testing.TB, tag string, result map[string]any) {
+	t.Helper()
 	if _, err := fx.ecr.StartImageScan(context.Background(), &ecr.StartImageScanInput{
 		RepositoryName: aws.String(fx.repo), ImageId: &ecrtypes.ImageIdentifier{ImageTag: aws.String(tag)},
 	}); err != nil {
 		t.Fatalf("start image scan %s: %v", tag, err)
 	}
-	if status == "" {
+	if result == nil {
 		return
 	}
-	body, _ := json.Marshal(map[string]any{
-		"region": "us-east-1",
-		"results": []any{map[string]any{
-			"registryId":        "123456789012",
-			"repositoryName":    fx.repo,
-			"imageId":           map[string]string{"imageTag": tag},
-			"imageScanStatus":   map[string]string{"status": string(status), "description": "set by the test"},
-			"imageScanFindings": map[string]any{"findingSeverityCounts": counts},
-		}},
-	})
+	res := map[string]any{"registryId": "123456789012", "repositoryName": fx.repo, "imageId": map[string]string{"imageTag": tag}}
+	maps.Copy(res, result)
+	body, _ := json.Marshal(map[string]any{"region": "us-east-1", "results": []any{res}})
 	resp, err := http.Post(fx.endpoint+"/moto-api/static/ecr/scan-finding-results", "application/json", strings.NewReader(string(body)))
 	if err != nil || resp.StatusCode/100 != 2 {
 		t.Fatalf("set scan findings for %s: %v %v", tag, err, resp)
@@ -173,8 +185,15 @@ func (fx *fixture) scanImage(t testing.TB, tag string, status ecrtypes.ScanStatu
 // service creates an ECS service whose task definition runs image in "app".
 func (fx *fixture) service(t testing.TB, name, image string, desired int32) {
 	t.Helper()
+	createService(t, fx.ecs, fx.cluster, name, image, desired)
+}
+
+// createService creates, with client c, an ECS service in cluster whose
+// task definition runs image in "app".
+func createService(t testing.TB, c *ecs.Client, cluster, name, image string, desired int32) {
+	t.Helper()
 	ctx := context.Background()
-	td, err := fx.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+	td, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
 		Family: aws.String(name),
 		ContainerDefinitions: []ecstypes.ContainerDefinition{
 			{Name: aws.String("app"), Image: aws.String(image), Memory: aws.Int32(256)},
@@ -184,8 +203,8 @@ func (fx *fixture) service(t testing.TB, name, image string, desired int32) {
 	if err != nil {
 		t.Fatalf("register task definition: %v", err)
 	}
-	if _, err := fx.ecs.CreateService(ctx, &ecs.CreateServiceInput{
-		Cluster: aws.String(fx.cluster), ServiceName: aws.String(name),
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{
+		Cluster: aws.String(cluster), ServiceName: aws.String(name),
 		TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(desired),
 	}); err != nil {
 		t.Fatalf("create service: %v", err)
@@ -198,24 +217,27 @@ func (fx *fixture) env(service string) map[string]string {
 		"STATE_TABLE": fx.table, "ECR_REPOSITORY": fx.repo, "ECR_REPOSITORY_URI": fx.repoURI,
 		"SNS_TOPIC_ARN": fx.topicARN, "SCAN_FAIL_SEVERITY": "HIGH", "ECS_CLUSTER": fx.cluster,
 		"ECS_SERVICE": service, "CONTAINER_NAME": "app", "ENVIRONMENT": "it",
+		"PIPELINE_NAME": testPipeline, "SERVICE": "it", "AWS_LAMBDA_FUNCTION_NAME": testFunction, "AWS_REGION": "us-east-1",
 	}
 }
 
-// handler wires the validator as main does, to moto and the CodePipeline fake.
-func (fx *fixture) handler(t testing.TB, cp *codePipelineFake, service string) (*Handler, *syncBuffer) {
+// handler wires the validator as main does, to moto and the CodePipeline
+// fake; extra adds to or replaces the function's environment.
+func (fx *fixture) handler(t testing.TB, cp *codePipelineFake, service string, extra ...map[string]string) (*Handler, *syncBuffer) {
 	t.Helper()
 	env := fx.env(service)
+	for _, e := range extra {
+		maps.Copy(env, e)
+	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecrc, ecsc, ddb := ecr.NewFromConfig(fx.cfg), ecs.NewFromConfig(fx.cfg), dynamodb.NewFromConfig(fx.cfg)
+	deps := newDeps(fx.cfg, nil)
 	pipeline := codepipeline.NewFromConfig(fx.cfg, func(o *codepipeline.Options) { o.BaseEndpoint = aws.String(cp.URL) })
+	deps.Details, deps.Succeed, deps.Fail = pipeline, pipeline, pipeline
 	logs := &syncBuffer{}
-	return NewHandler(cfg, nil, Deps{
-		Images: ecrc, Findings: ecrc, Services: ecsc, TaskDefs: ecsc, Put: ddb, Get: ddb,
-		Topics: sns.NewFromConfig(fx.cfg), Succeed: pipeline, Fail: pipeline,
-	}, slog.New(slog.NewJSONHandler(logs, nil)), time.Now), logs
+	return NewHandler(cfg, nil, deps, slog.New(slog.NewJSONHandler(logs, nil)), time.Now), logs
 }
 
 // items reads an execution's history, oldest first.
@@ -236,6 +258,7 @@ func (fx *fixture) items(t testing.TB, executionID string) []map[string]ddbtypes
 // invoke runs one job and checks that it ended exactly once with op.
 func invoke(t *testing.T, h *Handler, cp *codePipelineFake, jobID, userParameters, token, wantOp string) cpCall {
 	t.Helper()
+	cp.addJob(jobID, userParameters, token)
 	if err := h.Handle(context.Background(), jobEventJSON(jobID, userParameters, token)); err != nil {
 		t.Fatalf("Handle() = %v", err)
 	}
@@ -298,6 +321,52 @@ func TestIntegration(t *testing.T) {
 		}
 	})
 
+	t.Run("gate counts enhanced findings when ECR gives no counts", func(t *testing.T) {
+		fx.pushImage(t, "enhanced-1")
+		fx.scanResult(t, "enhanced-1", map[string]any{
+			"imageScanStatus": map[string]string{"status": "ACTIVE", "description": "Continuous scan is selected for image."},
+			"imageScanFindings": map[string]any{
+				"imageScanCompletedAt": 1.7956e9,
+				"enhancedFindings": []any{
+					map[string]any{"severity": "LOW", "title": "CVE-2026-0001", "status": "ACTIVE", "type": "PACKAGE_VULNERABILITY"},
+					map[string]any{"severity": "CRITICAL", "title": "CVE-2026-0002", "status": "ACTIVE", "type": "PACKAGE_VULNERABILITY"},
+				},
+			},
+		})
+		h, _ := fx.handler(t, cp, "unused")
+		c := invoke(t, h, cp, "job-gate-enhanced", params("gate", "enhanced-1", "exec-gate-enhanced"), "", "PutJobFailureResult")
+		if msg := failureMessage(c); !strings.Contains(msg, "REJECTED: ") || !strings.Contains(msg, "CRITICAL 1") {
+			t.Errorf("failure message %q", msg)
+		}
+	})
+
+	t.Run("gate waits while an enhanced scan has reported nothing", func(t *testing.T) {
+		fx.pushImage(t, "enhanced-2")
+		fx.scanResult(t, "enhanced-2", map[string]any{
+			"imageScanStatus":   map[string]string{"status": "ACTIVE"},
+			"imageScanFindings": map[string]any{},
+		})
+		h, _ := fx.handler(t, cp, "unused")
+		c := invoke(t, h, cp, "job-gate-enhanced-wait", params("gate", "enhanced-2", "exec-gate-enhanced-wait"), "", "PutJobSuccessResult")
+		if _, ok := c.Body["continuationToken"]; !ok {
+			t.Fatalf("an enhanced scan with nothing reported passed: %v", c.Body)
+		}
+	})
+
+	t.Run("gate lets an unscannable image pass when allowed, and says so", func(t *testing.T) {
+		fx.pushImage(t, "scratch-1")
+		fx.scanImage(t, "scratch-1", ecrtypes.ScanStatusUnsupportedImage, nil)
+		h, _ := fx.handler(t, cp, "unused", map[string]string{"UNSCANNED_IMAGES": "allow"})
+		invoke(t, h, cp, "job-gate-scratch", params("gate", "scratch-1", "exec-gate-scratch"), "", "PutJobSuccessResult")
+		items := fx.items(t, "exec-gate-scratch")
+		if len(items) != 1 || attrS(items[0], "status") != "VALIDATED" || attrS(items[0], "scanStatus") != "UNSUPPORTED_IMAGE" {
+			t.Fatalf("items %v", items)
+		}
+		if msgs := fx.inbox.about("scratch-1"); len(msgs) != 1 || msgs[0].Subject != "[cicd-pipeline it] image scratch-1 passed unscanned" {
+			t.Fatalf("notifications %+v", msgs)
+		}
+	})
+
 	t.Run("gate rejects a FAILED scan", func(t *testing.T) {
 		fx.pushImage(t, "failscan-1")
 		fx.scanImage(t, "failscan-1", ecrtypes.ScanStatusFailed, nil)
@@ -313,7 +382,7 @@ func TestIntegration(t *testing.T) {
 		h, _ := fx.handler(t, cp, "unused")
 		c := invoke(t, h, cp, "job-gate-wait", params("gate", "noscan-1", "exec-gate-wait"), "", "PutJobSuccessResult")
 		token, _ := c.Body["continuationToken"].(string)
-		tok, err := parseContinuation(token, ModeGate)
+		tok, err := parseContinuation(token, ModeGate, time.Now())
 		if err != nil {
 			t.Fatalf("continuation %q: %v", token, err)
 		}
@@ -369,6 +438,17 @@ func TestIntegration(t *testing.T) {
 		if len(items) != 1 || attrS(items[0], "status") != "DEPLOYED" || attrS(items[0], "imageDigest") != digest {
 			t.Fatalf("items %v", items)
 		}
+		// The running image now has the environment's deployed tag.
+		tag := attrS(items[0], "deployedTag")
+		if !strings.HasPrefix(tag, "deployed-it.") {
+			t.Fatalf("deployedTag %q", tag)
+		}
+		out, err := fx.ecr.DescribeImages(context.Background(), &ecr.DescribeImagesInput{
+			RepositoryName: aws.String(fx.repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}}})
+		if err != nil || len(out.ImageDetails) != 1 || aws.ToString(out.ImageDetails[0].ImageDigest) != digest ||
+			!slices.Contains(out.ImageDetails[0].ImageTags, "deployed-1") {
+			t.Fatalf("the tag %s names %+v (%v), want the image %s", tag, out, err, digest)
+		}
 	})
 
 	t.Run("verify fails a service still on the previous image and names it", func(t *testing.T) {
@@ -392,8 +472,49 @@ func TestIntegration(t *testing.T) {
 		fx.service(t, "svc-rolling", fx.repoURI+":rolling-1", 2)
 		h, _ := fx.handler(t, cp, "svc-rolling")
 		c := invoke(t, h, cp, "job-verify-wait", params("verify", "rolling-1", "exec-verify-wait"), "", "PutJobSuccessResult")
-		if _, err := parseContinuation(fmt.Sprint(c.Body["continuationToken"]), ModeVerify); err != nil {
+		if _, err := parseContinuation(fmt.Sprint(c.Body["continuationToken"]), ModeVerify, time.Now()); err != nil {
 			t.Fatalf("continuation: %v (%v)", err, c.Body)
+		}
+	})
+
+	t.Run("verify assumes the target's role and checks its account and region", func(t *testing.T) {
+		digest := fx.pushImage(t, "staging-1")
+		const role = "arn:aws:iam::222222222222:role/cicd-it-verify"
+		// The staging account's service, made with the role's credentials:
+		// moto keeps it in account 222222222222, region eu-west-1.
+		creds, err := sts.NewFromConfig(fx.cfg).AssumeRole(context.Background(), &sts.AssumeRoleInput{
+			RoleArn: aws.String(role), RoleSessionName: aws.String("it-setup")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		staging := ecs.NewFromConfig(fx.cfg, func(o *ecs.Options) {
+			o.Region = "eu-west-1"
+			o.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(creds.Credentials.AccessKeyId),
+				aws.ToString(creds.Credentials.SecretAccessKey), aws.ToString(creds.Credentials.SessionToken))
+		})
+		if _, err := staging.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String("apps-staging")}); err != nil {
+			t.Fatal(err)
+		}
+		createService(t, staging, "apps-staging", "orders", fx.repoURI+"@"+digest, 1)
+
+		h, _ := fx.handler(t, cp, "unused")
+		up := multi("verify", map[string]any{"imageTag": "staging-1", "executionId": "exec-verify-staging", "imageDigest": digest,
+			"environment": "staging", "commitTime": "2026-11-25T11:50:00Z",
+			"target": map[string]any{"cluster": "apps-staging", "service": "orders", "account": "222222222222", "region": "eu-west-1", "roleArn": role}})
+		invoke(t, h, cp, "job-verify-staging", up, "", "PutJobSuccessResult")
+		items := fx.items(t, "exec-verify-staging")
+		if len(items) != 1 || attrS(items[0], "status") != "DEPLOYED" || attrS(items[0], "environment") != "staging" ||
+			attrS(items[0], "account") != "222222222222" || attrS(items[0], "region") != "eu-west-1" ||
+			attrN(items[0], "commitTime") != "1795607400000" || attrS(items[0], "imageDigest") != digest {
+			t.Fatalf("items %v", items)
+		}
+
+		// The same names in the function's own account and region do not exist.
+		up = multi("verify", map[string]any{"imageTag": "staging-1", "executionId": "exec-verify-staging-local", "imageDigest": digest,
+			"target": map[string]any{"cluster": "apps-staging", "service": "orders"}})
+		c := invoke(t, h, cp, "job-verify-staging-local", up, "", "PutJobFailureResult")
+		if msg := failureMessage(c); !strings.Contains(msg, "ERROR: ") || !strings.Contains(msg, "apps-staging") {
+			t.Errorf("failure message %q", msg)
 		}
 	})
 
@@ -404,6 +525,35 @@ func TestIntegration(t *testing.T) {
 			t.Errorf("failure message %q", msg)
 		}
 	})
+}
+
+// The deployed tag against a real ECR API: the manifest is put again with the
+// new tag, and a put an SDK retry repeats (ImageAlreadyExistsException) counts
+// as done; a tag that names another image does not.
+func TestIntegrationProtect(t *testing.T) {
+	fx := localFixture(t)
+	digest := fx.pushImage(t, "protect-1")
+	other := fx.pushImage(t, "protect-2")
+	deps := newDeps(fx.cfg, nil)
+	p := &Protector{Get: deps.Manifests, Put: deps.Tags, Images: deps.Images, Repository: fx.repo}
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for range 2 {
+		tag, err := p.Protect(context.Background(), "prod", digest, at)
+		if err != nil || tag != "deployed-prod.20261125T120000.000Z" {
+			t.Fatalf("Protect() = %q, %v", tag, err)
+		}
+	}
+	out, err := fx.ecr.DescribeImages(context.Background(), &ecr.DescribeImagesInput{
+		RepositoryName: aws.String(fx.repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(digest)}}})
+	if err != nil || len(out.ImageDetails) != 1 {
+		t.Fatalf("describe %s: %v", digest, err)
+	}
+	if tags := out.ImageDetails[0].ImageTags; !slices.Contains(tags, "protect-1") || !slices.Contains(tags, "deployed-prod.20261125T120000.000Z") {
+		t.Errorf("image tags %v, want its commit tag and the deployed tag", tags)
+	}
+	if _, err := p.Protect(context.Background(), "prod", other, at); err == nil || !strings.Contains(err.Error(), "already names another image") {
+		t.Errorf("Protect() of another image with a taken tag = %v", err)
+	}
 }
 
 // countingGetter records whether the GetItem fallback was needed.

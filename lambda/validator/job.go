@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,10 +19,58 @@ const (
 	maxTokenLen   = 2048
 )
 
-// Jobs ends CodePipeline jobs.
+// Jobs reads CodePipeline jobs and ends them.
 type Jobs struct {
+	Get     jobDetailsGetter
 	Succeed jobSucceeder
 	Fail    jobFailer
+}
+
+// jobDetails is a job as CodePipeline holds it: the trusted source of its
+// configuration, whatever the invocation event says. The artifact
+// credentials CodePipeline returns with it are never copied out.
+type jobDetails struct {
+	ID                string
+	Pipeline          string // the pipeline the job belongs to
+	ExecutionID       string // the pipeline execution, when CodePipeline gives it
+	Category          string // action type: Invoke/AWS/Lambda for the validator's actions
+	Owner             string
+	Provider          string
+	FunctionName      string // the action's FunctionName
+	UserParameters    string
+	ContinuationToken string
+}
+
+// Details asks CodePipeline for the job. A job it does not know is
+// ErrForeignJob; any other failure is ErrJobDetails.
+func (j *Jobs) Details(ctx context.Context, jobID string) (jobDetails, error) {
+	out, err := j.Get.GetJobDetails(ctx, &codepipeline.GetJobDetailsInput{JobId: aws.String(jobID)})
+	var notFound *cptypes.JobNotFoundException
+	var invalid *cptypes.ValidationException
+	if errors.As(err, &notFound) || errors.As(err, &invalid) {
+		return jobDetails{}, fmt.Errorf("%w: CodePipeline does not know job %s (%w)", ErrForeignJob, jobID, err)
+	}
+	if err != nil {
+		return jobDetails{}, fmt.Errorf("%w: get job details of %s: %w", ErrJobDetails, jobID, err)
+	}
+	jd := out.JobDetails
+	if jd == nil || jd.Data == nil {
+		return jobDetails{}, fmt.Errorf("%w: get job details of %s: empty answer", ErrJobDetails, jobID)
+	}
+	d := jobDetails{ID: aws.ToString(jd.Id), ContinuationToken: aws.ToString(jd.Data.ContinuationToken)}
+	if t := jd.Data.ActionTypeId; t != nil {
+		d.Category, d.Owner, d.Provider = string(t.Category), string(t.Owner), aws.ToString(t.Provider)
+	}
+	if c := jd.Data.ActionConfiguration; c != nil {
+		d.FunctionName, d.UserParameters = c.Configuration["FunctionName"], c.Configuration["UserParameters"]
+	}
+	if p := jd.Data.PipelineContext; p != nil {
+		d.Pipeline, d.ExecutionID = aws.ToString(p.PipelineName), aws.ToString(p.PipelineExecutionId)
+	}
+	if d.ID != jobID {
+		return jobDetails{}, fmt.Errorf("%w: get job details of %s: answered for job %q", ErrJobDetails, jobID, clip(d.ID))
+	}
+	return d, nil
 }
 
 // Success ends the job: the pipeline goes on.
@@ -77,20 +126,50 @@ func (c continuation) encode() string {
 	return string(b)
 }
 
-// parseContinuation reads a token this validator wrote for a job of mode.
-func parseContinuation(s string, mode Mode) (continuation, error) {
+// Bounds on a continuation token: a start in the future (beyond clock skew
+// between containers) or an attempt count no wait could reach means the token
+// was not written by this validator for this job.
+const (
+	maxClockSkew = 5 * time.Minute
+	maxAttempts  = 100_000
+)
+
+// parseContinuation reads a token this validator wrote for a job of mode,
+// strictly (no key twice, no other key, nothing after the object).
+func parseContinuation(s string, mode Mode, now time.Time) (continuation, error) {
 	var c continuation
 	if len(s) > maxTokenLen {
 		return c, fmt.Errorf("%w: longer than %d bytes", ErrBadContinuation, maxTokenLen)
 	}
-	if err := json.Unmarshal([]byte(s), &c); err != nil {
-		return c, fmt.Errorf("%w: %w", ErrBadContinuation, err)
+	fields, err := objectFields(s)
+	if err != nil {
+		return c, fmt.Errorf("%w: %v", ErrBadContinuation, err)
 	}
-	if c.Mode != mode {
-		return c, fmt.Errorf("%w: written for mode %q, job is %q", ErrBadContinuation, c.Mode, mode)
+	for k, raw := range fields {
+		var dst any
+		switch k {
+		case "mode":
+			dst = &c.Mode
+		case "since":
+			dst = &c.Since
+		case "attempt":
+			dst = &c.Attempt
+		default:
+			return c, fmt.Errorf("%w: unknown key %q", ErrBadContinuation, clip(k))
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return c, fmt.Errorf("%w: %s: %v", ErrBadContinuation, k, err)
+		}
 	}
-	if c.Since <= 0 || c.Attempt < 0 {
+	switch {
+	case c.Mode != mode:
+		return c, fmt.Errorf("%w: written for mode %q, job is %q", ErrBadContinuation, clip(string(c.Mode)), mode)
+	case c.Since <= 0:
 		return c, fmt.Errorf("%w: no start time", ErrBadContinuation)
+	case time.UnixMilli(c.Since).After(now.Add(maxClockSkew)):
+		return c, fmt.Errorf("%w: the wait starts in the future (%s)", ErrBadContinuation, time.UnixMilli(c.Since).UTC().Format(time.RFC3339))
+	case c.Attempt < 0 || c.Attempt > maxAttempts:
+		return c, fmt.Errorf("%w: attempt %d is not between 0 and %d", ErrBadContinuation, c.Attempt, maxAttempts)
 	}
 	return c, nil
 }

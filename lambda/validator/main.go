@@ -8,56 +8,154 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	// A bad environment does not stop the container: every job then fails
-	// with the reason, which is where people look.
-	cfg, cfgErr := LoadConfig(os.Getenv)
+	lambda.Start(newHandlerFromEnvironment(context.Background(), os.Getenv, log).Handle)
+}
+
+// newHandlerFromEnvironment reads the function's environment and builds the
+// SDK clients, once per container. Nothing here stops the container: a bad
+// environment fails every job with the reason, which is where people look.
+func newHandlerFromEnvironment(ctx context.Context, getenv func(string) string, log *slog.Logger) *Handler {
+	cfg, cfgErr := LoadConfig(getenv)
 	if cfgErr != nil {
 		log.Error("configuration", "error", cfgErr.Error())
 	}
-
-	// Clients are built once per container and reused. The default config
-	// honours AWS_ENDPOINT_URL_* and uses the standard retryer, which retries
-	// throttling with backoff.
-	awsCfg, err := config.LoadDefaultConfig(context.Background())
+	// The default config honours AWS_ENDPOINT_URL_* and uses the standard
+	// retryer, which retries throttling with backoff.
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	var endpoint func(service string) string
 	if err != nil {
+		// Jobs must still end: the clients then use only what Lambda gives
+		// every function (region, credentials), and every job fails with
+		// the reason.
 		log.Error("aws configuration", "error", err.Error())
-		lambda.Start(func(context.Context, json.RawMessage) error {
-			return fmt.Errorf("validator cannot load the AWS configuration: %w", err)
-		})
-		return
+		awsCfg, endpoint = fallbackAWSConfig(getenv)
+		problem := fmt.Sprintf("the AWS SDK configuration does not load (%v); jobs fail until the function's environment is fixed", oneLine(err.Error()))
+		if cfgErr != nil {
+			cfgErr = fmt.Errorf("%w; %s", cfgErr, problem)
+		} else {
+			cfgErr = fmt.Errorf("%w: %s", ErrConfig, problem)
+		}
 	}
-	ecrc := ecr.NewFromConfig(awsCfg)
-	ecsc := ecs.NewFromConfig(awsCfg)
-	ddb := dynamodb.NewFromConfig(awsCfg)
-	cp := codepipeline.NewFromConfig(awsCfg)
-
-	h := NewHandler(cfg, cfgErr, Deps{
-		Images:   ecrc,
-		Findings: ecrc,
-		Services: ecsc,
-		TaskDefs: ecsc,
-		Put:      ddb,
-		Get:      ddb,
-		Topics:   sns.NewFromConfig(awsCfg),
-		Succeed:  cp,
-		Fail:     cp,
-	}, log, time.Now)
-	lambda.Start(h.Handle)
+	return NewHandler(cfg, cfgErr, newDeps(awsCfg, endpoint), log, time.Now)
 }
+
+// newDeps builds the SDK clients, the adapters of the ports. endpoint, when
+// set, gives a service's endpoint override (the fallback configuration has
+// no AWS_ENDPOINT_URL_* handling of its own).
+func newDeps(awsCfg aws.Config, endpoint func(service string) string) Deps {
+	base := func(service string) *string {
+		if endpoint == nil {
+			return nil
+		}
+		if u := endpoint(service); u != "" {
+			return aws.String(u)
+		}
+		return awsCfg.BaseEndpoint
+	}
+	ecrc := ecr.NewFromConfig(awsCfg, func(o *ecr.Options) {
+		if u := base("ECR"); u != nil {
+			o.BaseEndpoint = u
+		}
+	})
+	ecsc := ecs.NewFromConfig(awsCfg, func(o *ecs.Options) {
+		if u := base("ECS"); u != nil {
+			o.BaseEndpoint = u
+		}
+	})
+	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if u := base("DYNAMODB"); u != nil {
+			o.BaseEndpoint = u
+		}
+	})
+	topics := sns.NewFromConfig(awsCfg, func(o *sns.Options) {
+		if u := base("SNS"); u != nil {
+			o.BaseEndpoint = u
+		}
+	})
+	cp := codepipeline.NewFromConfig(awsCfg, func(o *codepipeline.Options) {
+		if u := base("CODEPIPELINE"); u != nil {
+			o.BaseEndpoint = u
+		}
+	})
+	roles := sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+		if u := base("STS"); u != nil {
+			o.BaseEndpoint = u
+		}
+	})
+	// ECS in a target's region, with its role's credentials: called once
+	// per region and role, the handler keeps the clients.
+	ecsFor := func(region string, creds aws.CredentialsProvider) (serviceDescriber, taskDefinitionDescriber) {
+		c := ecs.NewFromConfig(awsCfg, func(o *ecs.Options) {
+			if u := base("ECS"); u != nil {
+				o.BaseEndpoint = u
+			}
+			if region != "" {
+				o.Region = region
+			}
+			if creds != nil {
+				o.Credentials = creds
+			}
+		})
+		return c, c
+	}
+	return Deps{
+		Images:    ecrc,
+		Findings:  ecrc,
+		Manifests: ecrc,
+		Tags:      ecrc,
+		Services:  ecsc,
+		TaskDefs:  ecsc,
+		Put:       ddb,
+		Get:       ddb,
+		Topics:    topics,
+		Details:   cp,
+		Succeed:   cp,
+		Fail:      cp,
+		Roles:     roles,
+		ECSFor:    ecsFor,
+	}
+}
+
+// fallbackAWSConfig is the configuration of last resort: the region and the
+// credentials Lambda sets in every function's environment, the standard
+// retryer, and the AWS_ENDPOINT_URL(_<SERVICE>) overrides.
+func fallbackAWSConfig(getenv func(string) string) (aws.Config, func(service string) string) {
+	region := getenv("AWS_REGION")
+	if region == "" {
+		region = getenv("AWS_DEFAULT_REGION")
+	}
+	c := aws.Config{
+		Region: region,
+		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(
+			getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"))),
+		Retryer: func() aws.Retryer { return retry.NewStandard() },
+	}
+	if u := getenv("AWS_ENDPOINT_URL"); u != "" {
+		c.BaseEndpoint = aws.String(u)
+	}
+	return c, func(service string) string { return getenv("AWS_ENDPOINT_URL_" + service) }
+}
+
+// oneLine keeps an error from a library on one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

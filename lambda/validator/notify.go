@@ -20,11 +20,13 @@ const (
 	maxMessageLen = 16 * 1024
 )
 
-// Notifier tells people about every outcome that stops the pipeline.
+// Notifier tells people about every outcome that stops the pipeline, and
+// about a pass with a notice.
 type Notifier struct {
 	Topics      publisher
 	TopicARN    string
-	Environment string
+	Environment string // when the record names none
+	Service     string // the pipeline's service
 }
 
 // Notify publishes one message for rec (whose execution id and tag may be
@@ -33,10 +35,20 @@ func (n *Notifier) Notify(ctx context.Context, rec Record, at time.Time) error {
 	if n.TopicARN == "" {
 		return fmt.Errorf("publish: no topic configured")
 	}
+	env := rec.Environment
+	if env == "" {
+		env = n.Environment
+	}
+	// A pipeline of several environments names its service too; a flat
+	// stack's service is its environment.
+	prefix := env
+	if n.Service != "" && n.Service != env {
+		prefix = n.Service + " " + env
+	}
 	_, err := n.Topics.Publish(ctx, &sns.PublishInput{
 		TopicArn: aws.String(n.TopicARN),
-		Subject:  aws.String(subject(n.Environment, rec)),
-		Message:  aws.String(body(n.Environment, rec, at)),
+		Subject:  aws.String(subject(prefix, rec)),
+		Message:  aws.String(body(env, rec, at)),
 	})
 	if err != nil {
 		return fmt.Errorf("publish to %s: %w", n.TopicARN, err)
@@ -44,14 +56,17 @@ func (n *Notifier) Notify(ctx context.Context, rec Record, at time.Time) error {
 	return nil
 }
 
-// subject is short enough for an e-mail list view: environment, tag, verdict.
-func subject(env string, rec Record) string {
+// subject is short enough for an e-mail list view: service and environment
+// (prefix), tag, verdict.
+func subject(prefix string, rec Record) string {
 	tag := rec.ImageTag
 	if tag == "" {
 		tag = "(unknown)"
 	}
 	var what string
 	switch rec.Status {
+	case StatusValidated, StatusDeployed:
+		what = "image " + tag + " " + rec.Notice
 	case StatusRejected:
 		what = "image " + tag + " rejected"
 	case StatusDeployFailed:
@@ -59,7 +74,7 @@ func subject(env string, rec Record) string {
 	default:
 		what = "validator error for image " + tag
 	}
-	return asciiLine(fmt.Sprintf("[%s %s] %s", project, env, what), maxSubjectLen)
+	return asciiLine(fmt.Sprintf("[%s %s] %s", project, prefix, what), maxSubjectLen)
 }
 
 // body is plain text that reads well in an e-mail client.
@@ -72,6 +87,8 @@ func body(env string, rec Record, at time.Time) string {
 		stage = "unknown"
 	}
 	switch rec.Status {
+	case StatusValidated, StatusDeployed:
+		fmt.Fprintf(&b, "The %s validator let image %s pass in environment %s (%s): read the reason below.\n\n", project, orUnknown(rec.ImageTag), env, rec.Notice)
 	case StatusRejected:
 		fmt.Fprintf(&b, "The %s validator rejected image %s in environment %s. It will not be deployed.\n\n", project, orUnknown(rec.ImageTag), env)
 	case StatusDeployFailed:
@@ -84,12 +101,21 @@ func body(env string, rec Record, at time.Time) string {
 			fmt.Fprintf(&b, "%-14s %s\n", k+":", v)
 		}
 	}
+	line("Service", rec.Pipeline)
 	line("Environment", env)
+	if rec.Account != "" {
+		line("Account", rec.Account)
+		line("Region", rec.Region)
+	}
 	line("Image tag", orUnknown(rec.ImageTag))
 	line("Image digest", rec.ImageDigest)
+	if rec.CommitTime != 0 {
+		line("Commit time", time.UnixMilli(rec.CommitTime).UTC().Format(time.RFC3339))
+	}
 	line("Execution id", orUnknown(rec.DeploymentID))
 	line("Stage", stage)
 	line("Status", string(rec.Status))
+	line("Scan status", rec.ScanStatus)
 	line("Reason", rec.Reason)
 	if len(rec.Findings) > 0 {
 		line("Findings", formatCounts(rec.Findings, nil))

@@ -40,6 +40,12 @@ var (
 	ErrRolloutFailed  = errors.New("deployment failed")
 	ErrRolloutTimeout = errors.New("deployment did not complete in time")
 	ErrImageMismatch  = errors.New("service does not run the pushed image")
+	// ErrDigestMismatch: the tag resolves to another image than the build
+	// pushed (UserParameters imageDigest).
+	ErrDigestMismatch = errors.New("image tag does not resolve to the built digest")
+	// ErrScanUnreadable: the scan finished but its findings could not all be
+	// read, so the image cannot be shown to be safe.
+	ErrScanUnreadable = errors.New("could not read all findings of the image scan")
 )
 
 // Errors that keep the validator from deciding.
@@ -49,15 +55,25 @@ var (
 	ErrBadParameters   = errors.New("invalid UserParameters")
 	ErrBadContinuation = errors.New("invalid continuation token")
 	ErrConfig          = errors.New("validator misconfigured")
+	ErrBadTarget       = errors.New("invalid verify target")
 	ErrHistory         = errors.New("could not record the outcome in the state table")
 	ErrInternal        = errors.New("internal error")
+	// ErrJobDetails: CodePipeline could not be asked about the job, so it
+	// cannot be checked; the job fails.
+	ErrJobDetails = errors.New("could not read the job from CodePipeline")
 )
+
+// ErrForeignJob refuses a job that is not one of this validator's: another
+// pipeline's, another function's, or one CodePipeline does not know. Nothing
+// is done for it, not even ending it.
+var ErrForeignJob = errors.New("job refused: not a job of this pipeline's validator actions")
 
 // statusOf maps the error a check returned to the status recorded for it.
 func statusOf(err error) Status {
 	switch {
 	case errors.Is(err, ErrImageNotFound), errors.Is(err, ErrScanFailed),
-		errors.Is(err, ErrScanTimeout), errors.Is(err, ErrVulnerable):
+		errors.Is(err, ErrScanTimeout), errors.Is(err, ErrVulnerable), errors.Is(err, ErrScanUnreadable),
+		errors.Is(err, ErrDigestMismatch):
 		return StatusRejected
 	case errors.Is(err, ErrRolloutFailed), errors.Is(err, ErrRolloutTimeout),
 		errors.Is(err, ErrImageMismatch):
@@ -71,11 +87,18 @@ func statusOf(err error) Status {
 // rollout is still running; the facts are kept even when the check fails, so
 // the history item records them.
 type Result struct {
-	Status   Status
-	Pending  string // non-empty: not finished yet, and why
-	Digest   string
-	Findings map[string]int32
-	Detail   string // what a pass was based on, for the item and the job summary
+	Status     Status
+	Pending    string // non-empty: not finished yet, and why
+	Digest     string
+	Findings   map[string]int32
+	ScanStatus string // gate: the ECR scan status the verdict rests on
+	Detail     string // what a pass was based on, for the item and the job summary
+	// DeployedTag is the tag verify added to the running image, which the
+	// lifecycle policy keeps.
+	DeployedTag string
+	// Notice is set on a pass that people must hear about (an image that
+	// passed unscanned); it is announced like a failure.
+	Notice string
 }
 
 // Severity is the lowest ECR finding severity that rejects an image.
@@ -89,16 +112,44 @@ const (
 	SeverityNone     Severity = "NONE" // no severity rejects (the scan must still finish)
 )
 
-// severityRank orders ECR's severities (basic and enhanced scanning). Labels it
-// does not know rank 0 and so never reject: they are not severities.
-var severityRank = map[string]int{
-	"INFORMATIONAL": 0,
-	"UNDEFINED":     0,
-	"UNTRIAGED":     0,
-	"LOW":           1,
-	"MEDIUM":        2,
-	"HIGH":          3,
-	"CRITICAL":      4,
+// How each finding severity label of ECR (basic and enhanced scanning)
+// weighs against the threshold, and where it is listed. A label whose weight
+// is at or above the threshold's rejects the image.
+//
+// A finding of unknown severity (UNDEFINED in basic scanning, UNTRIAGED in
+// enhanced scanning, an enhanced finding without a severity, or a label this
+// code does not know) weighs as LOW: it rejects at threshold LOW only.
+// Ranking it CRITICAL would stop most images, since distributions leave many
+// CVEs unscored; ignoring it would let an unscored CVE through the strictest
+// threshold. INFORMATIONAL is not a vulnerability and never rejects.
+var severityRank = map[string]struct{ weight, order int }{
+	"CRITICAL":      {4, 0},
+	"HIGH":          {3, 1},
+	"MEDIUM":        {2, 2},
+	"LOW":           {1, 3},
+	"UNDEFINED":     {1, 4},
+	"UNTRIAGED":     {1, 5},
+	"INFORMATIONAL": {0, 6},
+}
+
+// unknownSeverity is the rank of a label not in severityRank.
+var unknownSeverity = struct{ weight, order int }{1, 7}
+
+func rankOf(label string) struct{ weight, order int } {
+	if r, ok := severityRank[label]; ok {
+		return r
+	}
+	return unknownSeverity
+}
+
+// severityLabel normalizes a finding's severity as ECR wrote it: upper case,
+// printable, short; no severity at all is UNDEFINED.
+func severityLabel(s string) string {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if s == "" {
+		return "UNDEFINED"
+	}
+	return asciiLine(s, 32)
 }
 
 func parseSeverity(s string) (Severity, error) {
@@ -115,10 +166,10 @@ func (t Severity) blocking(counts map[string]int32) string {
 	if t == SeverityNone {
 		return ""
 	}
-	threshold := severityRank[string(t)]
+	threshold := severityRank[string(t)].weight
 	var keys []string
 	for sev, n := range counts {
-		if r, ok := severityRank[sev]; ok && r >= threshold && r > 0 && n > 0 {
+		if w := rankOf(sev).weight; w > 0 && w >= threshold && n > 0 {
 			keys = append(keys, sev)
 		}
 	}
@@ -136,9 +187,9 @@ func formatCounts(counts map[string]int32, keys []string) string {
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		ri, rj := severityRank[keys[i]], severityRank[keys[j]]
+		ri, rj := rankOf(keys[i]).order, rankOf(keys[j]).order
 		if ri != rj {
-			return ri > rj
+			return ri < rj
 		}
 		return keys[i] < keys[j]
 	})

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,18 +15,47 @@ func TestParseUserParameters(t *testing.T) {
 		want    userParameters
 		wantErr []string
 	}{
-		{in: `{"mode":"gate","imageTag":"abc123","executionId":"e-1"}`, want: userParameters{ModeGate, "abc123", "e-1"}},
-		{in: ` {"mode":"verify","imageTag":"v1.2.3_rc-1","executionId":"` + testExec + `"} `, want: userParameters{ModeVerify, "v1.2.3_rc-1", testExec}},
-		{in: `{"mode":"gate","imageTag":"abc","executionId":"e","extra":true}`, want: userParameters{ModeGate, "abc", "e"}},
+		{in: `{"mode":"gate","imageTag":"abc123","executionId":"e-1"}`, want: userParameters{Mode: ModeGate, ImageTag: "abc123", ExecutionID: "e-1"}},
+		{in: ` {"mode":"verify","imageTag":"v1.2.3_rc-1","executionId":"` + testExec + `"} `, want: userParameters{Mode: ModeVerify, ImageTag: "v1.2.3_rc-1", ExecutionID: testExec}},
+		{in: `{"mode":"gate","imageTag":"abc","executionId":"e","extra":true}`, want: userParameters{Mode: ModeGate, ImageTag: "abc", ExecutionID: "e"}},
 		{in: ``, wantErr: []string{"empty"}},
 		{in: `   `, wantErr: []string{"empty"}},
 		{in: `gate`, wantErr: []string{"not a JSON object"}},
 		{in: `[]`, wantErr: []string{"not a JSON object"}},
-		{in: `null`, wantErr: []string{"mode is missing", "imageTag is missing", "executionId is missing"}},
+		{in: `null`, wantErr: []string{"not a JSON object"}},
 		{in: `{}`, wantErr: []string{"mode is missing", "imageTag is missing", "executionId is missing"}},
 		{in: `{"mode":"gate","imageTag":"a","executionId":"e"} {}`, wantErr: []string{"text after the JSON object"}},
 		{in: `{"mode":"GATE","imageTag":"a","executionId":"e"}`, want: userParameters{ImageTag: "a", ExecutionID: "e"}, wantErr: []string{`mode "GATE" is not gate or verify`}},
-		{in: `{"mode":1,"imageTag":"a","executionId":"e"}`, wantErr: []string{"not a JSON object"}},
+		{in: `{"mode":1,"imageTag":"a","executionId":"e"}`, want: userParameters{ImageTag: "a", ExecutionID: "e"}, wantErr: []string{"mode is not a string"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e"}}`, wantErr: []string{"text after the JSON object"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e"} x`, wantErr: []string{"text after the JSON object"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","mode":"verify"}`, wantErr: []string{`key "mode" appears twice`}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","Mode":"verify"}`, wantErr: []string{`key "Mode" appears twice (also as "mode")`}},
+		{in: `{"mode":"gate","x":1,"X":2,"imageTag":"a","executionId":"e"}`, wantErr: []string{`key "X" appears twice`}},
+		{in: `{"MODE":"gate","imageTag":"a","executionId":"e"}`, want: userParameters{ImageTag: "a", ExecutionID: "e"}, wantErr: []string{`key "MODE" is spelled "mode"`, "mode is missing"}},
+		{in: `{"mode":"gate","imageTag":null,"executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag is missing"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":["e"]}`, want: userParameters{Mode: ModeGate, ImageTag: "a"}, wantErr: []string{"executionId is not a string"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","pad":"` + strings.Repeat("x", maxParametersLen) + `"}`, wantErr: []string{"longer than"}},
+		{in: `{"mode":"verify","imageTag":"a","executionId":"e","imageDigest":"` + testDigest + `","commitTime":"2026-11-25T11:50:00+01:00","environment":"prod",` +
+			`"target":{"cluster":"apps","service":"orders","container":"web","account":"222222222222","region":"us-east-1","roleArn":"arn:aws:iam::222222222222:role/r"}}`,
+			want: userParameters{Mode: ModeVerify, ImageTag: "a", ExecutionID: "e", ImageDigest: testDigest,
+				CommitTime: time.Date(2026, 11, 25, 10, 50, 0, 0, time.UTC), Environment: "prod",
+				Target: &targetParams{Cluster: "apps", Service: "orders", Container: "web", Account: "222222222222", Region: "us-east-1", RoleARN: "arn:aws:iam::222222222222:role/r"}}},
+		{in: `{"mode":"verify","imageTag":"a","executionId":"e","target":{"cluster":"arn:aws:ecs:us-east-1:222222222222:cluster/apps","account":""}}`,
+			want: userParameters{Mode: ModeVerify, ImageTag: "a", ExecutionID: "e", Target: &targetParams{Cluster: "arn:aws:ecs:us-east-1:222222222222:cluster/apps"}}},
+		{in: `{"mode":"verify","imageTag":"a","executionId":"e","target":"apps"}`, want: userParameters{Mode: ModeVerify, ImageTag: "a", ExecutionID: "e"},
+			wantErr: []string{"target: not a JSON object"}},
+		{in: `{"mode":"verify","imageTag":"a","executionId":"e","target":{"account":"22","region":"mars","roleArn":"arn:aws:iam::1:user/u","cluster":"a b","container":7}}`,
+			want:    userParameters{Mode: ModeVerify, ImageTag: "a", ExecutionID: "e", Target: &targetParams{}},
+			wantErr: []string{`target.account "22" is not valid`, `target.region "mars" is not valid`, `target.roleArn`, `target.cluster "a b" is not valid`, "target.container is not a string"}},
+		{in: `{"mode":"verify","imageTag":"a","executionId":"e","target":{"region":"eu-west-1","Region":"us-east-1"}}`,
+			want: userParameters{Mode: ModeVerify, ImageTag: "a", ExecutionID: "e"}, wantErr: []string{`target: key "Region" appears twice`}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","imageDigest":"sha256:ABC"}`, want: userParameters{Mode: ModeGate, ImageTag: "a", ExecutionID: "e"},
+			wantErr: []string{`imageDigest "sha256:ABC" is not valid`}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","commitTime":"#{SourceVariables.CommitterDate}"}`, want: userParameters{Mode: ModeGate, ImageTag: "a", ExecutionID: "e"},
+			wantErr: []string{"commitTime is the unresolved pipeline variable"}},
+		{in: `{"mode":"gate","imageTag":"a","executionId":"e","environment":"-dev"}`, want: userParameters{Mode: ModeGate, ImageTag: "a", ExecutionID: "e"},
+			wantErr: []string{`environment "-dev" is not valid`}},
 		{in: `{"mode":"gate","imageTag":"-bad","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{`imageTag "-bad" is not valid`}},
 		{in: `{"mode":"gate","imageTag":"a b","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag"}},
 		{in: `{"mode":"gate","imageTag":"` + strings.Repeat("a", 129) + `","executionId":"e"}`, want: userParameters{Mode: ModeGate, ExecutionID: "e"}, wantErr: []string{"imageTag"}},
@@ -35,7 +66,7 @@ func TestParseUserParameters(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := parseUserParameters(tc.in)
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("parseUserParameters() = %+v, want %+v", got, tc.want)
 			}
 			if tc.wantErr == nil {
@@ -56,6 +87,21 @@ func TestParseUserParameters(t *testing.T) {
 				t.Errorf("error %q echoes control characters", err)
 			}
 		})
+	}
+}
+
+func TestParseCommitTime(t *testing.T) {
+	want := time.Date(2026, 11, 25, 11, 50, 0, 0, time.UTC)
+	for _, in := range []string{"2026-11-25T11:50:00Z", "2026-11-25T12:50:00+01:00", "2026-11-25T11:50:00.000Z",
+		"2026-11-25T11:50:00+0000", "2026-11-25 12:50:00 +0100", "Wed Nov 25 12:50:00 2026 +0100"} {
+		if got, ok := parseCommitTime(in); !ok || !got.Equal(want) {
+			t.Errorf("parseCommitTime(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "yesterday", "2026-11-25", "1969-12-31T23:59:59Z", "2201-01-01T00:00:00Z", "1795607400000"} {
+		if got, ok := parseCommitTime(in); ok {
+			t.Errorf("parseCommitTime(%q) = %v, want refused", in, got)
+		}
 	}
 }
 
@@ -92,7 +138,7 @@ func TestParseEvent(t *testing.T) {
 func TestContinuation(t *testing.T) {
 	since := testNow.Add(-90 * time.Second)
 	tok := continuation{Mode: ModeVerify, Since: since.UnixMilli(), Attempt: 2}
-	got, err := parseContinuation(tok.encode(), ModeVerify)
+	got, err := parseContinuation(tok.encode(), ModeVerify, testNow)
 	if err != nil || got != tok {
 		t.Fatalf("round trip: %+v, %v", got, err)
 	}
@@ -102,21 +148,30 @@ func TestContinuation(t *testing.T) {
 	if w := got.waited(since.Add(-time.Hour)); w != 0 {
 		t.Errorf("waited %s before it started", w)
 	}
+	// A little clock skew between containers is fine.
+	skewed := continuation{Mode: ModeGate, Since: testNow.Add(time.Minute).UnixMilli(), Attempt: maxAttempts}
+	if _, err := parseContinuation(skewed.encode(), ModeGate, testNow); err != nil {
+		t.Errorf("a token a minute ahead with %d attempts: %v", maxAttempts, err)
+	}
+	future := strconv.FormatInt(testNow.Add(maxClockSkew+time.Second).UnixMilli(), 10)
 	for _, bad := range []string{"", "x", "{}", `{"mode":"gate","since":1}`, `{"mode":"verify","since":-1}`,
-		`{"mode":"verify","since":5,"attempt":-1}`, `{"mode":"verify","since":"5"}`, strings.Repeat(" ", maxTokenLen+1)} {
-		if _, err := parseContinuation(bad, ModeVerify); !errors.Is(err, ErrBadContinuation) {
+		`{"mode":"verify","since":5,"attempt":-1}`, `{"mode":"verify","since":"5"}`, strings.Repeat(" ", maxTokenLen+1),
+		`{"mode":"verify","since":` + future + `}`, `{"mode":"verify","since":5,"attempt":100001}`,
+		`{"mode":"verify","since":5,"since":6}`, `{"mode":"verify","since":5,"Since":6}`, `{"mode":"verify","since":5,"extra":1}`,
+		`{"mode":"verify","since":5} {}`, `{"mode":"verify","since":5.5}`} {
+		if _, err := parseContinuation(bad, ModeVerify, testNow); !errors.Is(err, ErrBadContinuation) {
 			t.Errorf("parseContinuation(%q) = %v, want ErrBadContinuation", bad, err)
 		}
 	}
 }
 
 func TestBlocking(t *testing.T) {
-	counts := map[string]int32{"CRITICAL": 1, "HIGH": 0, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 9, "UNDEFINED": 1, "WEIRD": 5}
+	counts := map[string]int32{"CRITICAL": 1, "HIGH": 0, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 9, "UNDEFINED": 1, "UNTRIAGED": 4, "WEIRD": 5}
 	cases := map[Severity]string{
 		SeverityCritical: "CRITICAL 1",
 		SeverityHigh:     "CRITICAL 1",
 		SeverityMedium:   "CRITICAL 1, MEDIUM 2",
-		SeverityLow:      "CRITICAL 1, MEDIUM 2, LOW 3",
+		SeverityLow:      "CRITICAL 1, MEDIUM 2, LOW 3, UNDEFINED 1, UNTRIAGED 4, WEIRD 5",
 		SeverityNone:     "",
 	}
 	for sev, want := range cases {
@@ -126,6 +181,12 @@ func TestBlocking(t *testing.T) {
 	}
 	if got := SeverityLow.blocking(nil); got != "" {
 		t.Errorf("blocking(nil) = %q", got)
+	}
+	if got := SeverityLow.blocking(map[string]int32{"INFORMATIONAL": 3, "LOW": -1}); got != "" {
+		t.Errorf("INFORMATIONAL or a negative count blocks: %q", got)
+	}
+	if got := formatCounts(counts, nil); got != "CRITICAL 1, HIGH 0, MEDIUM 2, LOW 3, UNDEFINED 1, UNTRIAGED 4, INFORMATIONAL 9, WEIRD 5" {
+		t.Errorf("formatCounts() = %q", got)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // The ports: one interface per AWS operation the validator calls, each with the
@@ -28,6 +29,18 @@ type scanFindingsDescriber interface {
 	DescribeImageScanFindings(ctx context.Context, in *ecr.DescribeImageScanFindingsInput, optFns ...func(*ecr.Options)) (*ecr.DescribeImageScanFindingsOutput, error)
 }
 
+// imageBatchGetter is ecr:BatchGetImage (verify: the deployed image's
+// manifest, to tag it).
+type imageBatchGetter interface {
+	BatchGetImage(ctx context.Context, in *ecr.BatchGetImageInput, optFns ...func(*ecr.Options)) (*ecr.BatchGetImageOutput, error)
+}
+
+// imagePutter is ecr:PutImage (verify: the same manifest with a deployed
+// tag, which the lifecycle policy keeps).
+type imagePutter interface {
+	PutImage(ctx context.Context, in *ecr.PutImageInput, optFns ...func(*ecr.Options)) (*ecr.PutImageOutput, error)
+}
+
 // serviceDescriber is ecs:DescribeServices (verify: the primary deployment).
 type serviceDescriber interface {
 	DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, optFns ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
@@ -37,6 +50,12 @@ type serviceDescriber interface {
 // primary deployment runs).
 type taskDefinitionDescriber interface {
 	DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTaskDefinitionInput, optFns ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error)
+}
+
+// roleAssumer is sts:AssumeRole (verify in another account: the target's
+// role). It is also stscreds.AssumeRoleAPIClient.
+type roleAssumer interface {
+	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
 }
 
 // itemPutter is dynamodb:PutItem (the append-only history).
@@ -55,6 +74,12 @@ type publisher interface {
 	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
 }
 
+// jobDetailsGetter is codepipeline:GetJobDetails: the job's configuration
+// as CodePipeline holds it, and the pipeline it belongs to.
+type jobDetailsGetter interface {
+	GetJobDetails(ctx context.Context, in *codepipeline.GetJobDetailsInput, optFns ...func(*codepipeline.Options)) (*codepipeline.GetJobDetailsOutput, error)
+}
+
 // jobSucceeder is codepipeline:PutJobSuccessResult (pass, or "call me again"
 // with a continuation token).
 type jobSucceeder interface {
@@ -71,11 +96,15 @@ type jobFailer interface {
 var (
 	_ imageDescriber          = (*ecr.Client)(nil)
 	_ scanFindingsDescriber   = (*ecr.Client)(nil)
+	_ imageBatchGetter        = (*ecr.Client)(nil)
+	_ imagePutter             = (*ecr.Client)(nil)
 	_ serviceDescriber        = (*ecs.Client)(nil)
 	_ taskDefinitionDescriber = (*ecs.Client)(nil)
 	_ itemPutter              = (*dynamodb.Client)(nil)
 	_ itemGetter              = (*dynamodb.Client)(nil)
 	_ publisher               = (*sns.Client)(nil)
+	_ jobDetailsGetter        = (*codepipeline.Client)(nil)
+	_ roleAssumer             = (*sts.Client)(nil)
 	_ jobSucceeder            = (*codepipeline.Client)(nil)
 	_ jobFailer               = (*codepipeline.Client)(nil)
 )

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,22 +22,20 @@ import (
 
 const rieInstall = "go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 
-// buildBootstrap builds the Lambda binary as the stack does, for the host's
+// buildBootstrapTo builds the Lambda binary as the stack does, for the host's
 // architecture so that it runs here.
-func buildBootstrap(t *testing.T) string {
-	t.Helper()
+func buildBootstrapTo(out string) (string, error) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		t.Fatalf("go not on PATH: %v", err)
+		return "", fmt.Errorf("go not on PATH: %w", err)
 	}
-	out := filepath.Join(t.TempDir(), "bootstrap")
 	cmd := exec.Command(goTool, "build", "-trimpath", "-buildvcs=false", "-tags", "lambda.norpc",
 		"-ldflags", "-s -w", "-o", out, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
+		return "", fmt.Errorf("go build: %w\n%s", err, b)
 	}
-	return out
+	return out, nil
 }
 
 func gopathBin() string {
@@ -54,22 +54,40 @@ var (
 	rieRequestID = 0
 )
 
-// TestBootstrapUnderEmulator runs the real bootstrap binary under the Lambda
-// Runtime Interface Emulator, wired only through environment variables (as
-// the stack wires it) to moto and the CodePipeline fake, and invokes it over
-// HTTP.
-func TestBootstrapUnderEmulator(t *testing.T) {
-	rie := findTool(t, "aws-lambda-rie", rieInstall, gopathBin())
-	fx := localFixture(t)
-	cp := newCodePipelineFake(t)
-	bootstrap := buildBootstrap(t)
-	if fi, err := os.Stat(bootstrap); err == nil {
-		t.Logf("bootstrap (linux/%s, release flags): %.1f MB", runtime.GOARCH, float64(fi.Size())/1e6)
+// bootstrapOnce builds the binary once for the test binary's emulator runs.
+var bootstrapOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func sharedBootstrap(t *testing.T) string {
+	t.Helper()
+	bootstrapOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "validator-bootstrap-")
+		if err != nil {
+			bootstrapOnce.err = err
+			return
+		}
+		bootstrapOnce.path, bootstrapOnce.err = buildBootstrapTo(filepath.Join(dir, "bootstrap"))
+	})
+	if bootstrapOnce.err != nil {
+		t.Fatal(bootstrapOnce.err)
 	}
+	return bootstrapOnce.path
+}
 
-	fx.pushImage(t, "rie-1")
-	fx.scanImage(t, "rie-1", ecrtypes.ScanStatusComplete, map[string]int32{"LOW": 1})
+// emulator is the bootstrap binary running under aws-lambda-rie.
+type emulator struct {
+	url string
+	out *syncBuffer
+}
 
+// startEmulator runs bootstrap under the emulator with the function's
+// environment: the stack's variables for fx, moto for every service but
+// CodePipeline, which is cp; extra adds or replaces variables.
+func startEmulator(t *testing.T, rie, bootstrap string, fx *fixture, cp *codePipelineFake, extra map[string]string) *emulator {
+	t.Helper()
 	// RIE passes the customer environment through but not AWS_REGION, which
 	// Lambda sets itself: the region comes from a config file, which the
 	// standard SDK configuration reads like any other.
@@ -86,16 +104,23 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
-		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
-		"AWS_CONFIG_FILE=" + awsConfig, "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"),
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL=" + fx.endpoint,
-		"AWS_ENDPOINT_URL_CODEPIPELINE=" + cp.URL,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=30",
+	vars := map[string]string{
+		"PATH": os.Getenv("PATH"), "HOME": home,
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+		"AWS_CONFIG_FILE": awsConfig, "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "none"),
+		"AWS_EC2_METADATA_DISABLED":     "true",
+		"AWS_ENDPOINT_URL":              fx.endpoint,
+		"AWS_ENDPOINT_URL_CODEPIPELINE": cp.URL,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT":   "30",
 	}
 	for k, v := range fx.env("unused") {
+		vars[k] = v
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	var env []string
+	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
 	out := &syncBuffer{}
@@ -112,27 +137,52 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	if err := waitTCP("127.0.0.1:"+apiPort, 20*time.Second, exited); err != nil {
 		t.Fatalf("emulator: %v\n%s", err, out.String())
 	}
+	return &emulator{url: "http://127.0.0.1:" + apiPort + "/2015-03-31/functions/function/invocations", out: out}
+}
 
-	url := "http://127.0.0.1:" + apiPort + "/2015-03-31/functions/function/invocations"
-	call := func(event []byte) string {
-		t.Helper()
-		rieRequestID++
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(event))
-		req.Header.Set("X-Amzn-RequestId", "req-"+strconv.Itoa(rieRequestID))
-		resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatalf("invoke: %v\n%s", err, out.String())
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("invoke: HTTP %d %s\n%s", resp.StatusCode, body, out.String())
-		}
-		return string(body)
+// call invokes the function with event and returns its answer.
+func (e *emulator) call(t *testing.T, event []byte) string {
+	t.Helper()
+	rieRequestID++
+	req, _ := http.NewRequest(http.MethodPost, e.url, bytes.NewReader(event))
+	req.Header.Set("X-Amzn-RequestId", "req-"+strconv.Itoa(rieRequestID))
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("invoke: %v\n%s", err, e.out.String())
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("invoke: HTTP %d %s\n%s", resp.StatusCode, body, e.out.String())
+	}
+	return string(body)
+}
+
+// TestBootstrapUnderEmulator runs the real bootstrap binary under the Lambda
+// Runtime Interface Emulator, wired only through environment variables (as
+// the stack wires it) to moto and the CodePipeline fake, and invokes it over
+// HTTP.
+func TestBootstrapUnderEmulator(t *testing.T) {
+	rie := findTool(t, "aws-lambda-rie", rieInstall, gopathBin())
+	fx := localFixture(t)
+	cp := newCodePipelineFake(t)
+	bootstrap := sharedBootstrap(t)
+	if fi, err := os.Stat(bootstrap); err == nil {
+		t.Logf("bootstrap (linux/%s, release flags): %.1f MB", runtime.GOARCH, float64(fi.Size())/1e6)
+	}
+
+	fx.pushImage(t, "rie-1")
+	fx.scanImage(t, "rie-1", ecrtypes.ScanStatusComplete, map[string]int32{"LOW": 1})
+
+	em := startEmulator(t, rie, bootstrap, fx, cp, nil)
+	out := em.out
+	job := func(id, userParameters string) []byte {
+		cp.addJob(id, userParameters, "")
+		return jobEventJSON(id, userParameters, "")
 	}
 
 	// Cold: the first invocation starts the runtime.
-	if got := call(jobEventJSON("rie-job-1", params("gate", "rie-1", "rie-exec-1"), "")); got != "null" {
+	if got := em.call(t, job("rie-job-1", params("gate", "rie-1", "rie-exec-1"))); got != "null" {
 		t.Fatalf("gate answered %s\n%s", got, out.String())
 	}
 	if c := cp.callsFor("rie-job-1"); len(c) != 1 || c[0].Op != "PutJobSuccessResult" {
@@ -144,11 +194,11 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 
 	// Warm: a rejection (item, SNS, failure result) and a continuation.
 	for i := range 5 {
-		job := "rie-job-warm-" + strconv.Itoa(i)
-		if got := call(jobEventJSON(job, params("gate", "never-pushed", "rie-exec-warm"), "")); got != "null" {
+		id := "rie-job-warm-" + strconv.Itoa(i)
+		if got := em.call(t, job(id, params("gate", "never-pushed", "rie-exec-warm"))); got != "null" {
 			t.Fatalf("gate answered %s", got)
 		}
-		if c := cp.callsFor(job); len(c) != 1 || c[0].Op != "PutJobFailureResult" {
+		if c := cp.callsFor(id); len(c) != 1 || c[0].Op != "PutJobFailureResult" {
 			t.Fatalf("job result %+v", c)
 		}
 	}
@@ -158,7 +208,7 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 
 	// Not a job: an error, and nothing else.
 	before := len(cp.calls)
-	if got := call([]byte(`{"Records":[{"eventSource":"aws:s3"}]}`)); !strings.Contains(got, "event is not a CodePipeline job") {
+	if got := em.call(t, []byte(`{"Records":[{"eventSource":"aws:s3"}]}`)); !strings.Contains(got, "event is not a CodePipeline job") {
 		t.Errorf("a non-job answered %s", got)
 	}
 	if len(cp.calls) != before {
@@ -187,4 +237,28 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	}
 	t.Logf("figures: init %s ms; first invocation %s ms; warm rejections against moto: %s; non-job %s ms",
 		inits[1], invokes[0][1], strings.Join(warm, ", "), invokes[6][1])
+}
+
+// Issue 13.4: an SDK configuration that does not load (here a bad
+// AWS_MAX_ATTEMPTS) still ends every job, with the reason.
+func TestBootstrapEndsJobsWhenTheSDKConfigurationFails(t *testing.T) {
+	rie := findTool(t, "aws-lambda-rie", rieInstall, gopathBin())
+	fx := localFixture(t)
+	cp := newCodePipelineFake(t)
+	em := startEmulator(t, rie, sharedBootstrap(t), fx, cp, map[string]string{"AWS_MAX_ATTEMPTS": "three"})
+
+	userParameters := params("gate", "never-pushed", "rie-exec-badconfig")
+	cp.addJob("rie-job-badconfig", userParameters, "")
+	em.call(t, jobEventJSON("rie-job-badconfig", userParameters, ""))
+	c := cp.callsFor("rie-job-badconfig")
+	if len(c) != 1 || c[0].Op != "PutJobFailureResult" {
+		t.Fatalf("job result %+v, want one PutJobFailureResult\n%s", c, em.out.String())
+	}
+	fd, _ := c[0].Body["failureDetails"].(map[string]any)
+	if msg := fmt.Sprint(fd["message"]); !strings.Contains(msg, "AWS_MAX_ATTEMPTS") || fd["type"] != "ConfigurationError" {
+		t.Errorf("failure %v, want a ConfigurationError that names AWS_MAX_ATTEMPTS", fd)
+	}
+	if items := fx.items(t, "rie-exec-badconfig"); len(items) != 1 || attrS(items[0], "status") != "ERROR" {
+		t.Errorf("items %v, want the ERROR recorded", items)
+	}
 }

@@ -30,6 +30,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	stopMoto()
+	if bootstrapOnce.path != "" {
+		_ = os.RemoveAll(filepath.Dir(bootstrapOnce.path))
+	}
 	os.Exit(code)
 }
 
@@ -202,26 +205,29 @@ type cpCall struct {
 	Body map[string]any // the JSON request
 }
 
-// codePipelineFake answers PutJobSuccessResult and PutJobFailureResult the
-// way the service does (AWS JSON 1.1) and records them.
+// codePipelineFake answers GetJobDetails for the jobs a test registered,
+// and PutJobSuccessResult and PutJobFailureResult, the way the service does
+// (AWS JSON 1.1), and records the results.
 type codePipelineFake struct {
 	*httptest.Server
 	mu    sync.Mutex
+	jobs  map[string]map[string]any // jobDetails by job id
 	calls []cpCall
-	// throttle answers this many of the next requests with ThrottlingException.
+	// throttle answers this many of the next result requests with ThrottlingException.
 	throttle int
 	// throttled counts the requests answered so.
 	throttled int
 }
 
 func newCodePipelineFake(t testing.TB) *codePipelineFake {
-	f := &codePipelineFake{}
+	f := &codePipelineFake{jobs: map[string]map[string]any{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "CodePipeline_20150709.")
 		body, _ := io.ReadAll(r.Body)
 		var m map[string]any
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		if !ok || (op != "PutJobSuccessResult" && op != "PutJobFailureResult") || json.Unmarshal(body, &m) != nil {
+		known := op == "PutJobSuccessResult" || op == "PutJobFailureResult" || op == "GetJobDetails"
+		if !ok || !known || json.Unmarshal(body, &m) != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprintf(w, `{"__type":"UnknownOperationException","message":"unexpected %q"}`, r.Header.Get("X-Amz-Target"))
 			return
@@ -233,6 +239,16 @@ func newCodePipelineFake(t testing.TB) *codePipelineFake {
 		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if op == "GetJobDetails" {
+			job, ok := f.jobs[fmt.Sprint(m["jobId"])]
+			if !ok {
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprint(w, `{"__type":"JobNotFoundException","message":"The job was not found"}`)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"jobDetails": job})
+			return
+		}
 		if f.throttle > 0 {
 			f.throttle--
 			f.throttled++
@@ -245,6 +261,25 @@ func newCodePipelineFake(t testing.TB) *codePipelineFake {
 	}))
 	t.Cleanup(f.Close)
 	return f
+}
+
+// addJob registers a job of the test pipeline's invoke action of the test
+// function, with artifact credentials that must never be logged.
+func (f *codePipelineFake) addJob(jobID, userParameters, continuationToken string) {
+	data := map[string]any{
+		"actionTypeId": map[string]any{"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
+		"actionConfiguration": map[string]any{"configuration": map[string]any{
+			"FunctionName": testFunction, "UserParameters": userParameters}},
+		"pipelineContext": map[string]any{"pipelineName": testPipeline, "stage": map[string]any{"name": "Validate"},
+			"action": map[string]any{"name": "ScanGate"}},
+		"artifactCredentials": map[string]any{"accessKeyId": "AKIAEXAMPLEKEYID", "secretAccessKey": testSecret, "sessionToken": testToken},
+	}
+	if continuationToken != "" {
+		data["continuationToken"] = continuationToken
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jobs[jobID] = map[string]any{"id": jobID, "accountId": "123456789012", "data": data}
 }
 
 // callsFor returns the calls for one job.

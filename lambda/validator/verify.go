@@ -18,39 +18,42 @@ import (
 // completed and runs the pushed image: a deployment the circuit breaker rolled
 // back completes too, but with the previous image.
 type Verifier struct {
-	Services      serviceDescriber
-	TaskDefs      taskDefinitionDescriber
 	Images        imageDescriber // optional: learns the digest so "@sha256:..." references match too
-	Cluster       string
-	Service       string
-	Container     string
 	Repository    string
 	RepositoryURI string
 	MaxWait       time.Duration
 	Log           *slog.Logger
 }
 
-// Check verifies that the service runs tag. waited is how long this job has
-// already waited for the rollout; past MaxWait a rollout still in progress fails.
-func (v *Verifier) Check(ctx context.Context, tag string, waited time.Duration) (Result, error) {
+// placement is one service to verify and the ECS clients that reach it.
+type placement struct {
+	ecsPorts
+	Cluster, Service, Container string
+	Where                       string // names the service in messages
+}
+
+// Check verifies that the service at p runs tag (and digest, when the build
+// gave it). waited is how long this job has already waited for the rollout;
+// past MaxWait a rollout still in progress fails.
+func (v *Verifier) Check(ctx context.Context, tag, digest string, p placement, waited time.Duration) (Result, error) {
 	var res Result
-	out, err := v.Services.DescribeServices(ctx, &ecs.DescribeServicesInput{
-		Cluster:  aws.String(v.Cluster),
-		Services: []string{v.Service},
+	out, err := p.Services.DescribeServices(ctx, &ecs.DescribeServicesInput{
+		Cluster:  aws.String(p.Cluster),
+		Services: []string{p.Service},
 	})
 	if err != nil {
-		return res, fmt.Errorf("describe service %s in cluster %s: %w", v.Service, v.Cluster, err)
+		return res, fmt.Errorf("describe %s: %w", p.Where, err)
 	}
 	if len(out.Services) == 0 {
 		why := "not found"
 		if len(out.Failures) > 0 {
 			why = aws.ToString(out.Failures[0].Reason)
 		}
-		return res, fmt.Errorf("service %s in cluster %s: %s", v.Service, v.Cluster, why)
+		return res, fmt.Errorf("%s: %s", p.Where, why)
 	}
 	svc := out.Services[0]
 	if s := aws.ToString(svc.Status); s != "" && s != "ACTIVE" {
-		return res, fmt.Errorf("service %s in cluster %s is %s", v.Service, v.Cluster, s)
+		return res, fmt.Errorf("%s is %s", p.Where, s)
 	}
 	var primary *ecstypes.Deployment
 	for i := range svc.Deployments {
@@ -60,7 +63,7 @@ func (v *Verifier) Check(ctx context.Context, tag string, waited time.Duration) 
 		}
 	}
 	if primary == nil {
-		return res, fmt.Errorf("service %s in cluster %s has no PRIMARY deployment", v.Service, v.Cluster)
+		return res, fmt.Errorf("%s has no PRIMARY deployment", p.Where)
 	}
 
 	state := primary.RolloutState
@@ -78,25 +81,33 @@ func (v *Verifier) Check(ctx context.Context, tag string, waited time.Duration) 
 		return res, nil
 	}
 
-	image, err := v.runningImage(ctx, aws.ToString(primary.TaskDefinition))
+	image, err := v.runningImage(ctx, p, aws.ToString(primary.TaskDefinition))
 	if err != nil {
 		return res, err
 	}
-	res.Digest = v.digest(ctx, tag)
+	// The build's digest, when given, is what must run; otherwise the tag's,
+	// looked up best effort.
+	res.Digest = digest
+	if res.Digest == "" {
+		res.Digest = v.digest(ctx, tag)
+	}
 	expected := v.RepositoryURI + ":" + tag
+	if digest != "" {
+		expected = v.RepositoryURI + "@" + digest
+	}
 	match := runsImage(image, v.RepositoryURI, tag, res.Digest)
-	running := fmt.Sprintf("container %s runs %s", v.Container, image)
+	running := fmt.Sprintf("container %s runs %s", p.Container, image)
 	if image == "" {
-		running = fmt.Sprintf("task definition %s has no container named %s", shortTaskDef(aws.ToString(primary.TaskDefinition)), v.Container)
+		running = fmt.Sprintf("task definition %s has no container named %s", shortTaskDef(aws.ToString(primary.TaskDefinition)), p.Container)
 	}
 
 	switch {
 	case state == ecstypes.DeploymentRolloutStateFailed:
 		return res, fmt.Errorf("%w: %s: %s; its %s%s", ErrRolloutFailed, depl,
-			aws.ToString(primary.RolloutStateReason), running, v.stillRunning(ctx, svc.Deployments, primary))
+			aws.ToString(primary.RolloutStateReason), running, v.stillRunning(ctx, p, svc.Deployments, primary))
 	case state != ecstypes.DeploymentRolloutStateCompleted:
 		return res, fmt.Errorf("%w: %s after %s (limit %s); its %s%s", ErrRolloutTimeout, depl,
-			waited.Round(time.Second), v.MaxWait, running, v.stillRunning(ctx, svc.Deployments, primary))
+			waited.Round(time.Second), v.MaxWait, running, v.stillRunning(ctx, p, svc.Deployments, primary))
 	case !match:
 		return res, fmt.Errorf("%w: %s, expected %s (%s, task definition %s%s)", ErrImageMismatch,
 			running, expected, depl, shortTaskDef(aws.ToString(primary.TaskDefinition)), failedDeployments(svc.Deployments))
@@ -108,8 +119,8 @@ func (v *Verifier) Check(ctx context.Context, tag string, waited time.Duration) 
 
 // runningImage returns the image of the configured container, "" if the task
 // definition has no such container.
-func (v *Verifier) runningImage(ctx context.Context, taskDef string) (string, error) {
-	out, err := v.TaskDefs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(taskDef)})
+func (v *Verifier) runningImage(ctx context.Context, p placement, taskDef string) (string, error) {
+	out, err := p.TaskDefs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(taskDef)})
 	if err != nil {
 		return "", fmt.Errorf("describe task definition %s: %w", taskDef, err)
 	}
@@ -117,7 +128,7 @@ func (v *Verifier) runningImage(ctx context.Context, taskDef string) (string, er
 		return "", fmt.Errorf("describe task definition %s: empty answer", taskDef)
 	}
 	for _, c := range out.TaskDefinition.ContainerDefinitions {
-		if aws.ToString(c.Name) == v.Container {
+		if aws.ToString(c.Name) == p.Container {
 			return aws.ToString(c.Image), nil
 		}
 	}
@@ -153,7 +164,7 @@ func runsImage(image, uri, tag, digest string) bool {
 
 // stillRunning names the images that older deployments still run, so a failed
 // or stuck rollout says what serves traffic instead. Best effort, at most three.
-func (v *Verifier) stillRunning(ctx context.Context, ds []ecstypes.Deployment, primary *ecstypes.Deployment) string {
+func (v *Verifier) stillRunning(ctx context.Context, p placement, ds []ecstypes.Deployment, primary *ecstypes.Deployment) string {
 	var b strings.Builder
 	n := 0
 	for i := range ds {
@@ -162,12 +173,12 @@ func (v *Verifier) stillRunning(ctx context.Context, ds []ecstypes.Deployment, p
 			continue
 		}
 		n++
-		image, err := v.runningImage(ctx, aws.ToString(d.TaskDefinition))
+		image, err := v.runningImage(ctx, p, aws.ToString(d.TaskDefinition))
 		switch {
 		case err != nil:
 			image = "an unknown image"
 		case image == "":
-			image = "no container named " + v.Container
+			image = "no container named " + p.Container
 		}
 		fmt.Fprintf(&b, "; still running: %s (deployment %s %s, task definition %s, %d tasks)", image,
 			aws.ToString(d.Id), aws.ToString(d.Status), shortTaskDef(aws.ToString(d.TaskDefinition)), d.RunningCount)
