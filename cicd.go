@@ -150,6 +150,7 @@ func newPipelineStacks(scope constructs.Construct, cfg Config, p PipelineConfig,
 		GitHubTokenParameter:    p.GitHubTokenParameter,
 		Platform:                p.Platform,
 		UnscannedImages:         p.UnscannedImages,
+		Alarms:                  p.Alarms,
 		ReplicationBuckets:      buckets,
 		ModuleDir:               opts.ModuleDir,
 	})

@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"cicd/constructs/build"
 	"cicd/constructs/pipeline"
+	"cicd/constructs/servicepipeline"
 	"cicd/constructs/validator"
 )
 
@@ -33,6 +35,7 @@ const (
 	keyTags            = "tags"
 	keyPlatform        = "platform"
 	keyUnscanned       = "unscannedImages"
+	keyAlarms          = "alarms"
 
 	keyPipelines       = "pipelines"
 	keyPipelineAccount = "pipelineAccount"
@@ -44,7 +47,7 @@ const (
 var ConfigKeys = []string{
 	keySuffix, keySourceProvider, keyRepositoryName, keyConnectionArn, keyGitHubRepo,
 	keyBranch, keyGitHubToken, keyCluster, keyService, keyContainer, keyScanSeverity,
-	keyEmail, keyRequireApproval, keyTags, keyPlatform, keyUnscanned,
+	keyEmail, keyRequireApproval, keyTags, keyPlatform, keyUnscanned, keyAlarms,
 }
 
 // TopLevelKeys are the keys of the multi-pipeline configuration.
@@ -52,7 +55,8 @@ var TopLevelKeys = []string{keyPipelines, keyPipelineAccount, keyPipelineRegion,
 
 // Keys of one entry of pipelines, of its source and of one environment.
 var (
-	PipelineKeys    = []string{"service", "source", "scanFailSeverity", "notificationEmail", "githubTokenParameter", "platform", "unscannedImages", "tags", "environments"}
+	PipelineKeys    = []string{"service", "source", "scanFailSeverity", "notificationEmail", "githubTokenParameter", "platform", "unscannedImages", "alarms", "tags", "environments"}
+	AlarmKeys       = []string{"failedDeployments", "validatorErrors", "validatorErrorMinutes"}
 	SourceKeys      = []string{"provider", "repositoryName", "connectionArn", "repository", "branch"}
 	EnvironmentKeys = []string{"name", "cluster", "service", "container", "account", "region", "requireApproval", "taskRoles"}
 )
@@ -80,6 +84,7 @@ const (
 	ruleService    = "use 1-20 lowercase letters, digits and hyphens, starting and ending with a letter or digit (e.g. orders); pipeline and pipeline-* are kept for the single-environment stacks"
 	rulePlatform   = "use linux/amd64 or linux/arm64 (the architecture of the ECS tasks: arm64 for Graviton)"
 	ruleUnscanned  = "use reject or allow (allow passes an image ECR cannot scan, such as FROM scratch, and says so in the history and a message)"
+	ruleAlarms     = `use a JSON object of whole numbers, e.g. {"failedDeployments":2,"validatorErrors":1,"validatorErrorMinutes":5}: failed deployments in a row and validator errors (at least 1) that raise an alarm, within 1 to 1440 minutes for the errors`
 	ruleRoles      = `use a JSON array of the task definition's IAM roles, by name or ARN, e.g. ["orders-task","orders-execution"]`
 	rulePipelines  = `use a JSON array of pipelines, e.g. [{"service":"orders","environments":[{"name":"dev","cluster":"apps-dev","service":"orders"}]}] (README, Environments)`
 )
@@ -114,6 +119,7 @@ var allowed = map[string]string{
 	keyTags:            ruleTags,
 	keyPlatform:        rulePlatform,
 	keyUnscanned:       ruleUnscanned,
+	keyAlarms:          ruleAlarms,
 	keyPipelines:       rulePipelines,
 	keyPipelineAccount: ruleAccount,
 	keyPipelineRegion:  ruleRegion(),
@@ -139,6 +145,7 @@ var nestedRules = map[string]string{
 	"taskRoles":            ruleRoles,
 	"platform":             rulePlatform,
 	"unscannedImages":      ruleUnscanned,
+	"alarms":               ruleAlarms,
 }
 
 // ruleFor is the rule of a flat key or of a path into pipelines.
@@ -173,6 +180,7 @@ var movedKeys = map[string]string{
 	keyRequireApproval: "environments[].requireApproval",
 	keyPlatform:        "platform of the pipeline",
 	keyUnscanned:       "unscannedImages of the pipeline",
+	keyAlarms:          "alarms of the pipeline",
 }
 
 // Tags every resource carries; configured tags may not replace them.
@@ -217,6 +225,8 @@ type PipelineConfig struct {
 	Platform build.Platform
 	// UnscannedImages is what the gate does with an image ECR cannot scan.
 	UnscannedImages validator.UnscannedImages
+	// Alarms are the thresholds of the delivery alarms; zero: the defaults.
+	Alarms servicepipeline.Alarms
 	// Tags of this pipeline's resources, on top of the app's.
 	Tags map[string]string
 	// Environments in promotion order.
@@ -330,6 +340,7 @@ func (r *reader) flat(context map[string]any) PipelineConfig {
 	p.NotificationEmail = r.email(keyEmail, get(keyEmail))
 	p.Platform = r.platform(keyPlatform, get(keyPlatform))
 	p.UnscannedImages = r.unscanned(keyUnscanned, get(keyUnscanned))
+	p.Alarms = r.alarms(keyAlarms, get(keyAlarms))
 	p.Tags = map[string]string{}
 	return p
 }
@@ -395,6 +406,7 @@ func (r *reader) pipeline(path string, raw any) PipelineConfig {
 	p.GitHubTokenParameter = r.tokenParameter(path+".githubTokenParameter", obj["githubTokenParameter"])
 	p.Platform = r.platform(path+".platform", obj["platform"])
 	p.UnscannedImages = r.unscanned(path+".unscannedImages", obj["unscannedImages"])
+	p.Alarms = r.alarms(path+".alarms", obj["alarms"])
 	p.Tags = r.tags(path+".tags", obj["tags"])
 
 	envPath := path + ".environments"
@@ -548,6 +560,44 @@ func (r *reader) unscanned(key string, raw any) validator.UnscannedImages {
 	u := validator.UnscannedImages(r.str(key, raw, string(validator.UnscannedReject)))
 	r.check(key, string(u), u == validator.UnscannedReject || u == validator.UnscannedAllow, ruleUnscanned)
 	return u
+}
+
+// alarms reads the alarm thresholds: a JSON object, or the same object as a
+// string from -c alarms='{...}'.
+func (r *reader) alarms(key string, raw any) servicepipeline.Alarms {
+	var a servicepipeline.Alarms
+	obj, ok := raw.(map[string]any)
+	switch v := raw.(type) {
+	case nil:
+		return a
+	case string:
+		if json.Unmarshal([]byte(v), &obj) != nil || obj == nil {
+			r.fail(key, v, ruleAlarms)
+			return a
+		}
+	default:
+		if !ok {
+			r.fail(key, v, ruleAlarms)
+			return a
+		}
+	}
+	r.unknownKeys(key+".", obj, AlarmKeys, false)
+	whole := func(name string, max float64) int {
+		v, set := obj[name]
+		if !set {
+			return 0
+		}
+		n, ok := v.(float64)
+		if !ok || n != float64(int(n)) || n < 1 || n > max {
+			r.fail(key+"."+name, v, ruleAlarms)
+			return 0
+		}
+		return int(n)
+	}
+	a.FailedDeployments = whole("failedDeployments", 100)
+	a.ValidatorErrors = whole("validatorErrors", 1000)
+	a.ValidatorErrorPeriod = time.Duration(whole("validatorErrorMinutes", 1440)) * time.Minute
+	return a
 }
 
 func (r *reader) email(key string, raw any) string {

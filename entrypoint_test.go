@@ -108,6 +108,7 @@ var badConfigs = []badConfig{
 
 	{"platform", map[string]any{"platform": "amd64"}, "platform", `platform="amd64"`, "use linux/amd64 or linux/arm64"},
 	{"unscanned images", map[string]any{"unscannedImages": "accept"}, "unscannedImages", `unscannedImages="accept"`, "use reject or allow"},
+	{"alarms", map[string]any{"alarms": `{"failedDeployments":"two"}`}, "alarms", `alarms.failedDeployments="two"`, "whole numbers"},
 
 	// A misspelled key is refused, not ignored.
 	{"unknown key", map[string]any{"enviromentSuffix": "prod"}, "enviromentSuffix", "unknown context key enviromentSuffix", "did you mean environmentSuffix?"},

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -167,41 +166,26 @@ func TestCfnGuardControlTower(t *testing.T) {
 		t.Fatal(err)
 	}
 	ledger := policy.NewLedger(waivers)
-	// Synthesize first (one jsii kernel), then run cfn-guard on every
-	// variant at once: each run parses the whole rule set for seconds.
+	// Synthesize first (one jsii kernel), then run cfn-guard once on every
+	// template: each run reads the whole rule set, for seconds.
 	dir := t.TempDir()
 	files := make([][]string, len(checkedVariants))
+	var all []string
 	for i, v := range checkedVariants {
 		files[i] = v.templateFiles(t, dir)
+		all = append(all, files[i]...)
 	}
-	type result struct {
-		violations []policy.Violation
-		err        error
+	reports, err := guard.ValidateAll(all...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	results := make([][]result, len(files))
-	var wg sync.WaitGroup
-	for i, variantFiles := range files {
-		results[i] = make([]result, len(variantFiles))
-		for j, file := range variantFiles {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				violations, err := guard.Validate(file)
-				results[i][j] = result{violations, err}
-			}()
-		}
-	}
-	wg.Wait()
 	ran := 0
 	for i, v := range checkedVariants {
 		t.Run(v.name, func(t *testing.T) {
 			ran++
 			var violations []policy.Violation
-			for _, r := range results[i] {
-				if r.err != nil {
-					t.Fatal(r.err)
-				}
-				violations = append(violations, r.violations...)
+			for _, f := range files[i] {
+				violations = append(violations, reports[f]...)
 			}
 			if left := ledger.Unwaived(violations); len(left) > 0 {
 				lines := make([]string, len(left))
@@ -346,6 +330,12 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, s synthesized) 
 			if want := "kms:Decrypt,kms:GenerateDataKey*"; actions != want {
 				t.Errorf("%s: EventBridge gets %s, want %s", id, actions, want)
 			}
+		case !replica && reflect.DeepEqual(principal, map[string]any{"Service": "cloudwatch.amazonaws.com"}):
+			// The alarms' notifications to the encrypted topic.
+			seen["cloudwatch"] = true
+			if want := "kms:Decrypt,kms:GenerateDataKey*"; actions != want {
+				t.Errorf("%s: CloudWatch gets %s, want %s", id, actions, want)
+			}
 		case otherAccount.MatchString(role) && !strings.HasPrefix(role, "arn:aws:iam::"+fmt.Sprint(account)+":"):
 			seen["reader"] = true
 			if want := "kms:Decrypt,kms:DescribeKey"; actions != want {
@@ -361,7 +351,7 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, s synthesized) 
 			t.Errorf("%s: unexpected principal %s with %s", id, cdktest.JSON(principal), actions)
 		}
 	}
-	want := []string{"root", "logs", "events", "grants"}
+	want := []string{"root", "logs", "events", "cloudwatch", "grants"}
 	if replica {
 		want = []string{"root", "grants", "reader"}
 	}

@@ -275,16 +275,22 @@ func (d *Dashboard) alarmRefs() *[]interfacesawscloudwatch.IAlarmRef {
 	return &refs
 }
 
+// AlarmArns matches the ARNs of this construct's alarms (by their names'
+// prefix): the sources from which CloudWatch publishes to the topic.
+func (d *Dashboard) AlarmArns() *string {
+	return awscdk.Stack_Of(d.Construct).FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("cloudwatch"),
+		Resource:     jsii.String("alarm"),
+		ResourceName: jsii.String(d.name + "-*"),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+}
+
 // allowAlarmsToPublish lets CloudWatch publish this construct's alarms (and
 // only those, by name) to the topic, and use the topic's key for them.
 func (d *Dashboard) allowAlarmsToPublish(p Props) {
 	stack := awscdk.Stack_Of(d.Construct)
-	alarms := stack.FormatArn(&awscdk.ArnComponents{
-		Service:      jsii.String("cloudwatch"),
-		Resource:     jsii.String("alarm"),
-		ResourceName: jsii.String(p.Name + "-*"),
-		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
-	})
+	alarms := d.AlarmArns()
 	p.Topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("CloudWatchAlarmsPublish"),
 		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},

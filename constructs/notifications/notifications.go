@@ -44,6 +44,9 @@ type Notifications struct {
 	// rules are the rules that publish to the topic: the only sources
 	// EventBridge may publish for.
 	rules []awsevents.IRule
+	// sources are the other sources (ARN patterns) allowed to publish, by
+	// a statement of their own: CloudWatch alarms.
+	sources []*string
 }
 
 // New creates the KMS-encrypted topic, TLS only, with the optional e-mail
@@ -123,9 +126,10 @@ func (n *Notifications) NotifySourceFailed(pipeline awscodepipeline.IPipeline, r
 // nothing else can post messages that look like they came from the pipeline.
 func (n *Notifications) RestrictPublishers(roles ...awsiam.IRole) {
 	notEquals := map[string]interface{}{
-		// Missing for any caller that is not EventBridge delivering for a
-		// rule, and a missing key makes a negated condition true.
-		"aws:SourceArn": n.ruleArns(),
+		// Missing for any caller that is not an AWS service delivering for
+		// one of the sources, and a missing key makes a negated condition
+		// true.
+		"aws:SourceArn": n.sourceArns(),
 	}
 	if len(roles) > 0 {
 		arns := make([]*string, 0, len(roles))
@@ -177,18 +181,37 @@ func (n *Notifications) Announce(rule awsevents.Rule, text string) {
 	rule.AddTarget(&topicTarget{topic: n.Topic, message: awsevents.RuleTargetInput_FromText(jsii.String(text))})
 }
 
+// AllowSource exempts a source from RestrictPublishers' deny: an AWS service
+// publishing on its behalf (aws:SourceArn; a pattern may end in *), such as
+// CloudWatch for the alarms whose ARNs match. The service's own allow
+// statement is the caller's to add.
+func (n *Notifications) AllowSource(arn *string) {
+	n.sources = append(n.sources, arn)
+}
+
+// sourceArns is ruleArns and the sources of AllowSource.
+func (n *Notifications) sourceArns() *[]*string {
+	return awscdk.Lazy_List(&ruleArns{n: n, more: true}, &awscdk.LazyListValueOptions{OmitEmpty: jsii.Bool(true)})
+}
+
 // ruleArns is the ARNs of the rules made here, read when the template is
 // written, so rules added after a policy statement are in it too.
 func (n *Notifications) ruleArns() *[]*string {
-	return awscdk.Lazy_List(&ruleArns{n}, &awscdk.LazyListValueOptions{OmitEmpty: jsii.Bool(true)})
+	return awscdk.Lazy_List(&ruleArns{n: n}, &awscdk.LazyListValueOptions{OmitEmpty: jsii.Bool(true)})
 }
 
-type ruleArns struct{ n *Notifications }
+type ruleArns struct {
+	n    *Notifications
+	more bool // the sources of AllowSource too
+}
 
 func (r *ruleArns) Produce() *[]*string {
-	arns := make([]*string, 0, len(r.n.rules))
+	arns := make([]*string, 0, len(r.n.rules)+len(r.n.sources))
 	for _, rule := range r.n.rules {
 		arns = append(arns, rule.RuleArn())
+	}
+	if r.more {
+		arns = append(arns, r.n.sources...)
 	}
 	return &arns
 }

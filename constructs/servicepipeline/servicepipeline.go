@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
@@ -20,6 +21,7 @@ import (
 
 	"cicd/constructs/artifacts"
 	"cicd/constructs/build"
+	"cicd/constructs/dashboard"
 	"cicd/constructs/encryption"
 	"cicd/constructs/history"
 	"cicd/constructs/notifications"
@@ -62,6 +64,9 @@ type Props struct {
 	// UnscannedImages is what the gate does with an image ECR cannot scan.
 	// Default: reject it.
 	UnscannedImages validator.UnscannedImages
+	// Alarms are the thresholds of the delivery alarms.
+	// Default: those of the dashboard package.
+	Alarms Alarms
 	// ReplicationBuckets hold the artifacts of the environments in regions
 	// other than the pipeline's, by region (see the replication package).
 	// Default: none; every environment is in the pipeline's region.
@@ -69,6 +74,17 @@ type Props struct {
 	// ModuleDir is the Go module root that holds lambda/validator.
 	// Default: found from the working directory.
 	ModuleDir string
+}
+
+// Alarms are the thresholds of the alarms on the delivery metrics; a zero
+// field keeps the dashboard package's default.
+type Alarms struct {
+	// FailedDeployments is how many failed deployments in a row raise an
+	// environment's alarm.
+	FailedDeployments int
+	// ValidatorErrors within ValidatorErrorPeriod raise the validator's.
+	ValidatorErrors      int
+	ValidatorErrorPeriod time.Duration
 }
 
 // Environment is one environment of the promotion: an existing ECS service.
@@ -109,6 +125,7 @@ type ServicePipeline struct {
 	Build         *build.Build
 	Validator     *validator.Validator
 	Pipeline      *pipeline.Pipeline
+	Dashboard     *dashboard.Dashboard
 }
 
 // New creates the pipeline of one service. With the ID "Default" its
@@ -226,6 +243,20 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 	s.Notifications.NotifyBuildFailed(s.Build.Project)
 	s.Notifications.NotifyPipelineFailed(s.Pipeline.Pipeline)
 	s.Notifications.NotifySourceFailed(s.Pipeline.Pipeline, props.Source.Repository(), props.Source.Branch)
+	// The validator reads the verdicts before a verify's, for the metrics.
+	s.History.GrantQueryIndex(s.Validator.Function)
+	s.Dashboard = dashboard.New(this, "Dashboard", dashboard.Props{
+		Name:                         names.Stack,
+		Pipeline:                     s.Pipeline.Pipeline,
+		Service:                      props.Service,
+		Environments:                 envNames(envs),
+		Topic:                        s.Notifications.Topic,
+		Key:                          key,
+		ConsecutiveFailedDeployments: props.Alarms.FailedDeployments,
+		ValidatorErrors:              props.Alarms.ValidatorErrors,
+		ValidatorErrorPeriod:         props.Alarms.ValidatorErrorPeriod,
+	})
+	s.Notifications.AllowSource(s.Dashboard.AlarmArns())
 	s.Notifications.RestrictPublishers(s.Validator.Function.Role())
 
 	s.publish(envs)
@@ -350,6 +381,7 @@ func (s *ServicePipeline) publish(envs []Environment) {
 		{"validationLambdaArn", "ARN of the validator Lambda (scan gate and rollout check)", s.Validator.Function.FunctionArn()},
 		{"stateTableName", "DynamoDB table with the deployment history", table.TableName()},
 		{"kmsKeyId", "ID of the KMS key that encrypts the pipeline's data", s.Encryption.Key.KeyId()},
+		{"dashboardUrl", "CloudWatch dashboard of the pipeline's delivery metrics", s.Dashboard.URL()},
 	} {
 		awscdk.NewCfnOutput(s.Construct, jsii.String(o.id), &awscdk.CfnOutputProps{
 			Value:       o.value,

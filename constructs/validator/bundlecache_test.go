@@ -143,3 +143,54 @@ func TestBundleCachePrune(t *testing.T) {
 		t.Error("get answers wrongly after pruning")
 	}
 }
+
+// The asset hash follows the function's imports into the module: a change to
+// a package the function uses is a new asset; one to a package it does not
+// use, or to a test, is not.
+func TestSourceHashFollowsModuleImports(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module probe // the module\n\ngo 1.26.0\n")
+	write("go.sum", "")
+	write("fn/main.go", "package main\n\nimport (\n\t\"fmt\"\n\n\t\"probe/shared/metrics\"\n)\n\nfunc main() { fmt.Println(metrics.Name) }\n")
+	write("shared/metrics/metrics.go", "package metrics\n\nimport \"probe/shared/names\"\n\nconst Name = names.Prefix + \"x\"\n")
+	write("shared/names/names.go", "package names\n\nconst Prefix = \"a\"\n")
+	write("unused/unused.go", "package unused\n")
+	b := &goBundler{moduleDir: dir, pkg: "fn"}
+	hash := func() string {
+		t.Helper()
+		h, err := b.sourceHash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	base := hash()
+	for _, tc := range []struct {
+		name, file, text string
+		changes          bool
+	}{
+		{"an imported package", "shared/metrics/metrics.go", "package metrics\n\nimport \"probe/shared/names\"\n\nconst Name = names.Prefix + \"y\"\n", true},
+		{"a package imported by an imported one", "shared/names/names.go", "package names\n\nconst Prefix = \"b\"\n", true},
+		{"a package not imported", "unused/unused.go", "package unused\n\nconst X = 1\n", false},
+		{"a test of an imported package", "shared/names/names_test.go", "package names\n", false},
+	} {
+		before := hash()
+		write(tc.file, tc.text)
+		if changed := hash() != before; changed != tc.changes {
+			t.Errorf("%s: hash changed %v, want %v", tc.name, changed, tc.changes)
+		}
+	}
+	if hash() == base {
+		t.Error("the hash never changed")
+	}
+}

@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -87,35 +89,19 @@ func (b *goBundler) options() *awscdk.BundlingOptions {
 }
 
 // sourceHash fingerprints what the binary is built from: go.mod, go.sum and
-// the package's non-test Go files, by path relative to the module. It is the
-// asset hash, so the same commit gives the same hash on any machine and in
-// any folder, and a change to tests or docs does not redeploy the function.
+// the non-test Go files of the package and of the module's packages it
+// imports, by path relative to the module. It is the asset hash, so the same
+// commit gives the same hash on any machine and in any folder, a change to a
+// package the function uses redeploys it, and a change to tests or docs does
+// not.
 func (b *goBundler) sourceHash() (string, error) {
 	h := sha256.New()
 	files := []string{"go.mod", "go.sum"}
-	root := filepath.Join(b.moduleDir, b.pkg)
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if name := d.Name(); path != root && (name == "testdata" || strings.HasPrefix(name, ".")) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
-			rel, err := filepath.Rel(b.moduleDir, path)
-			if err != nil {
-				return err
-			}
-			files = append(files, filepath.ToSlash(rel))
-		}
-		return nil
-	})
+	sources, err := moduleSources(b.moduleDir, b.pkg)
 	if err != nil {
-		return "", fmt.Errorf("fingerprint %s: %w", root, err)
+		return "", err
 	}
+	files = append(files, sources...)
 	sort.Strings(files)
 	fmt.Fprintf(h, "flags %q env %q\n", buildFlags, buildEnv)
 	for _, f := range files {
@@ -127,6 +113,65 @@ func (b *goBundler) sourceHash() (string, error) {
 		h.Write(data)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// moduleSources lists the non-test Go files, relative to moduleDir, of pkg
+// and of every package of the same module that it imports, directly or not:
+// the sources the binary is built from, besides the modules go.sum pins.
+func moduleSources(moduleDir, pkg string) ([]string, error) {
+	mod, err := os.ReadFile(filepath.Join(moduleDir, "go.mod"))
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint: %w", err)
+	}
+	module := modulePath(mod)
+	if module == "" {
+		return nil, fmt.Errorf("fingerprint: no module line in %s", filepath.Join(moduleDir, "go.mod"))
+	}
+	var files []string
+	seen := map[string]bool{}
+	queue := []string{pkg}
+	for len(queue) > 0 {
+		dir := queue[0]
+		queue = queue[1:]
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		entries, err := os.ReadDir(filepath.Join(moduleDir, filepath.FromSlash(dir)))
+		if err != nil {
+			return nil, fmt.Errorf("fingerprint %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			rel := dir + "/" + name
+			files = append(files, rel)
+			f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(moduleDir, filepath.FromSlash(rel)), nil, parser.ImportsOnly)
+			if err != nil {
+				return nil, fmt.Errorf("fingerprint: %w", err)
+			}
+			for _, imp := range f.Imports {
+				path, _ := strconv.Unquote(imp.Path.Value)
+				if local, ok := strings.CutPrefix(path, module+"/"); ok {
+					queue = append(queue, local)
+				}
+			}
+		}
+	}
+	return files, nil
+}
+
+// modulePath is the path on go.mod's module line.
+func modulePath(gomod []byte) string {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
+			path, _, _ := strings.Cut(strings.TrimSpace(rest), "//")
+			return strings.Trim(strings.TrimSpace(path), `"`)
+		}
+	}
+	return ""
 }
 
 // ModuleRoot finds the directory holding go.mod, walking up from dir.

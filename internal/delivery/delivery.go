@@ -132,7 +132,7 @@ var rejectionPatterns = []struct {
 	// not a failed scan.
 	{ReasonUnscanned, []string{"unscanned", "not scanned", "no scan", "unsupported_image"}},
 	{ReasonScanTimeout, []string{"image scan did not finish in time"}},
-	{ReasonScanFailed, []string{"image scan did not succeed"}},
+	{ReasonScanFailed, []string{"image scan did not succeed", "could not read all findings of the image scan"}},
 	{ReasonVulnerable, []string{"image has findings at or above the threshold"}},
 }
 

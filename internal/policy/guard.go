@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -77,62 +78,95 @@ var controlPattern = regexp.MustCompile(`\[(CT\.[A-Z0-9]+\.PR\.\d+)\]:((?s).*?)(
 // Validate runs every rule on the template file and returns the failures,
 // sorted, one per rule and resource.
 func (g Guard) Validate(template string) ([]Violation, error) {
-	cmd := exec.Command(g.Binary, "validate", "--rules", g.Rules, "--data", template,
-		"--output-format", "json", "--show-summary", "none", "--structured")
+	all, err := g.ValidateAll(template)
+	if err != nil {
+		return nil, err
+	}
+	return all[template], nil
+}
+
+// ValidateAll runs every rule on each template file, in one cfn-guard run
+// (it reads the rule set once: most of a run's time), and returns the
+// failures of each file, sorted, one per rule and resource.
+func (g Guard) ValidateAll(templates ...string) (map[string][]Violation, error) {
+	args := []string{"validate", "--rules", g.Rules}
+	for _, t := range templates {
+		args = append(args, "--data", t)
+	}
+	cmd := exec.Command(g.Binary, append(args, "--output-format", "json", "--show-summary", "none", "--structured")...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	what := strings.Join(templates, ", ")
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == guardFailed) {
-		return nil, fmt.Errorf("cfn-guard on %s: %v: %s", template, err, firstLine(stderr.String()))
+		return nil, fmt.Errorf("cfn-guard on %s: %v: %s", what, err, firstLine(stderr.String()))
 	}
 	var reports []struct {
-		NotCompliant []any `json:"not_compliant"`
+		Name         string `json:"name"`
+		NotCompliant []any  `json:"not_compliant"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &reports); err != nil {
-		return nil, fmt.Errorf("cfn-guard on %s: unreadable report: %v", template, err)
+		return nil, fmt.Errorf("cfn-guard on %s: unreadable report: %v", what, err)
 	}
-	if len(reports) == 0 {
-		return nil, fmt.Errorf("cfn-guard on %s: empty report", template)
-	}
-	seen := map[Violation]bool{}
-	var out []Violation
+	out := make(map[string][]Violation, len(templates))
+	seen := map[string]map[Violation]bool{}
 	for _, report := range reports {
+		if !slices.Contains(templates, report.Name) {
+			return nil, fmt.Errorf("cfn-guard on %s: a report on %q, which was not given", what, report.Name)
+		}
+		if seen[report.Name] == nil {
+			seen[report.Name] = map[Violation]bool{}
+			out[report.Name] = []Violation{}
+		}
 		for _, failed := range report.NotCompliant {
-			name := "(unnamed rule)"
-			top, _ := failed.(map[string]any)
-			if rule, ok := top["Rule"].(map[string]any); ok {
-				if n, ok := rule["name"].(string); ok {
-					name = n
-				}
-			}
-			control, title, resources := "", "", map[string]bool{}
-			walk(failed, func(key string, value string) {
-				switch key {
-				case "custom_message":
-					if m := controlPattern.FindStringSubmatch(value); m != nil && control == "" {
-						control, title = m[1], strings.Join(strings.Fields(m[2]), " ")
-					}
-				case "path":
-					if parts := strings.Split(value, "/"); len(parts) > 2 && parts[1] == "Resources" {
-						resources[parts[2]] = true
-					}
-				}
-			})
-			if len(resources) == 0 {
-				resources[""] = true
-			}
-			for r := range resources {
-				v := Violation{Rule: name, Control: control, Resource: r, Title: title}
-				if !seen[v] {
-					seen[v] = true
-					out = append(out, v)
+			for _, v := range violations(failed) {
+				if !seen[report.Name][v] {
+					seen[report.Name][v] = true
+					out[report.Name] = append(out[report.Name], v)
 				}
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	for _, t := range templates {
+		if _, ok := out[t]; !ok {
+			return nil, fmt.Errorf("cfn-guard on %s: no report on %s", what, t)
+		}
+		sort.Slice(out[t], func(i, j int) bool { return out[t][i].String() < out[t][j].String() })
+	}
 	return out, nil
+}
+
+// violations are the failures of one failed rule, one per resource.
+func violations(failed any) []Violation {
+	name := "(unnamed rule)"
+	top, _ := failed.(map[string]any)
+	if rule, ok := top["Rule"].(map[string]any); ok {
+		if n, ok := rule["name"].(string); ok {
+			name = n
+		}
+	}
+	control, title, resources := "", "", map[string]bool{}
+	walk(failed, func(key string, value string) {
+		switch key {
+		case "custom_message":
+			if m := controlPattern.FindStringSubmatch(value); m != nil && control == "" {
+				control, title = m[1], strings.Join(strings.Fields(m[2]), " ")
+			}
+		case "path":
+			if parts := strings.Split(value, "/"); len(parts) > 2 && parts[1] == "Resources" {
+				resources[parts[2]] = true
+			}
+		}
+	})
+	if len(resources) == 0 {
+		resources[""] = true
+	}
+	var out []Violation
+	for r := range resources {
+		out = append(out, Violation{Rule: name, Control: control, Resource: r, Title: title})
+	}
+	return out
 }
 
 // walk calls fn for every string value in tree, with its key.

@@ -164,3 +164,29 @@ func TestLintReportsFindings(t *testing.T) {
 		t.Errorf("clean template: findings %q, error %v", findings, err)
 	}
 }
+
+// One run reads every template, and each template gets its own failures.
+func TestGuardValidatesSeveralTemplates(t *testing.T) {
+	bad := writeTemplate(t, badTemplate)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "empty.template.json")
+	if err := os.WriteFile(good, []byte(`{"Resources":{"Topic":{"Type":"AWS::SNS::Topic","Properties":{}}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reports, err := guard(t).ValidateAll(bad, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := guard(t).Validate(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports[bad]) == 0 || !reflect.DeepEqual(reports[bad], alone) {
+		t.Errorf("the bad template's failures in one run with another: %v; alone: %v", reports[bad], alone)
+	}
+	for _, v := range reports[good] {
+		if v.Resource != "" && v.Resource != "Topic" {
+			t.Errorf("the other template has a failure on %s, a resource of the bad one", v.Resource)
+		}
+	}
+}

@@ -452,6 +452,25 @@ func (r remoteECS) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeT
 	return r.w.taskDefs.DescribeTaskDefinition(ctx, in, o...)
 }
 
+// fakeQuery answers the environment index's queries with items, newest
+// first, or err.
+type fakeQuery struct {
+	items []map[string]ddbtypes.AttributeValue
+	err   error
+	calls []*dynamodb.QueryInput
+}
+
+func (f *fakeQuery) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	f.calls = append(f.calls, in)
+	if err := enter(ctx, false); err != nil {
+		return nil, err
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &dynamodb.QueryOutput{Items: f.items}, nil
+}
+
 // world is one set of fakes and a handler on them. The handler's
 // configuration is read from env, as main reads the function's environment.
 type world struct {
@@ -465,6 +484,8 @@ type world struct {
 	topic     fakeTopic
 	pipeline  fakePipeline
 	roles     fakeRoles
+	query     fakeQuery
+	metrics   bytes.Buffer
 	// factoryCalls lists the ECS clients built for targets ("region role?"),
 	// remoteCalls the requests they made ("region access-key").
 	factoryCalls []string
@@ -527,8 +548,8 @@ func (w *world) handler() *Handler {
 	log := slog.New(slog.NewJSONHandler(&w.logs, nil))
 	return NewHandler(w.cfg, w.cfgErr, Deps{
 		Images: &w.images, Findings: &w.findings, Manifests: &w.manifests, Tags: &w.tags, Services: &w.services, TaskDefs: &w.taskDefs,
-		Put: &w.table, Get: &w.table, Topics: &w.topic, Succeed: &w.pipeline, Fail: &w.pipeline,
-		Details: &w.pipeline, Roles: &w.roles, ECSFor: w.ecsFor,
+		Put: &w.table, Get: &w.table, Query: &w.query, Topics: &w.topic, Succeed: &w.pipeline, Fail: &w.pipeline,
+		Details: &w.pipeline, Roles: &w.roles, ECSFor: w.ecsFor, Metrics: &w.metrics,
 	}, log, func() time.Time { return w.now })
 }
 
@@ -554,7 +575,7 @@ func (w *world) handle(ctx context.Context, raw []byte) error {
 func (w *world) awsCalls() int {
 	return len(w.images.calls) + len(w.findings.calls) + len(w.manifests.calls) + len(w.tags.calls) + len(w.services.calls) + len(w.taskDefs.calls) +
 		w.table.puts + w.table.gets + len(w.topic.msgs) + len(w.pipeline.successes) + len(w.pipeline.failures) +
-		len(w.pipeline.detailCalls) + len(w.roles.calls)
+		len(w.pipeline.detailCalls) + len(w.roles.calls) + len(w.query.calls)
 }
 
 // jobEventJSON builds a CodePipeline job event with artifact credentials that

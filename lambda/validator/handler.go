@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -24,6 +27,7 @@ type Deps struct {
 	TaskDefs  taskDefinitionDescriber
 	Put       itemPutter
 	Get       itemGetter
+	Query     itemQuerier
 	Topics    publisher
 	Details   jobDetailsGetter
 	Succeed   jobSucceeder
@@ -33,6 +37,9 @@ type Deps struct {
 	// (once per region and role; nil: only the function's own).
 	Roles  roleAssumer
 	ECSFor ecsFactory
+	// Metrics receives the delivery metrics, one EMF line per outcome, which
+	// CloudWatch Logs turns into metrics (nil: standard output).
+	Metrics io.Writer
 }
 
 // Handler translates a CodePipeline job event into a check and always ends the
@@ -47,6 +54,7 @@ type Handler struct {
 	history *History
 	notify  *Notifier
 	jobs    *Jobs
+	metrics *metrics
 	log     *slog.Logger
 	now     func() time.Time
 }
@@ -67,6 +75,7 @@ func NewHandler(cfg Config, cfgErr error, d Deps, log *slog.Logger, now func() t
 		history: &History{Put: d.Put, Get: d.Get, Table: cfg.Table},
 		notify:  &Notifier{Topics: d.Topics, TopicARN: cfg.TopicARN, Environment: cfg.environmentName(), Service: cfg.ServiceName},
 		jobs:    &Jobs{Get: d.Details, Succeed: d.Succeed, Fail: d.Fail},
+		metrics: &metrics{out: cmp.Or[io.Writer](d.Metrics, os.Stdout), query: d.Query, table: cfg.Table},
 		log:     log,
 		now:     now,
 	}
@@ -400,6 +409,11 @@ func (inv *invocation) finish(ctx context.Context, o outcome) error {
 		}
 		return h.jobs.Failure(end, inv.req.JobID, o.kind, string(rec.Status)+": "+rec.Reason)
 	})
+	// The metrics come after the job's end: they never hold up the pipeline.
+	if rec.Environment == "" {
+		rec.Environment = h.cfg.Environment
+	}
+	inv.guard("the delivery metrics", func() error { h.metrics.emit(ctx, inv.log, rec); return nil })
 	attrs := []any{"status", string(rec.Status), "reason", rec.Reason, "imageDigest", rec.ImageDigest, "timestamp", rec.Timestamp}
 	switch {
 	case err != nil:

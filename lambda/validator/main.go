@@ -128,6 +128,7 @@ func newDeps(awsCfg aws.Config, endpoint func(service string) string) Deps {
 		TaskDefs:  ecsc,
 		Put:       ddb,
 		Get:       ddb,
+		Query:     ddb,
 		Topics:    topics,
 		Details:   cp,
 		Succeed:   cp,

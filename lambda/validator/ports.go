@@ -69,6 +69,13 @@ type itemGetter interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
+// itemQuerier is dynamodb:Query, on the table's environment index only: the
+// verdicts before a verify's, for the delivery metrics (failures in a row,
+// time to restore).
+type itemQuerier interface {
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
 // publisher is sns:Publish (one message per rejection, failed deploy or error).
 type publisher interface {
 	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
@@ -102,6 +109,7 @@ var (
 	_ taskDefinitionDescriber = (*ecs.Client)(nil)
 	_ itemPutter              = (*dynamodb.Client)(nil)
 	_ itemGetter              = (*dynamodb.Client)(nil)
+	_ itemQuerier             = (*dynamodb.Client)(nil)
 	_ publisher               = (*sns.Client)(nil)
 	_ jobDetailsGetter        = (*codepipeline.Client)(nil)
 	_ roleAssumer             = (*sts.Client)(nil)
