@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
-	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
@@ -91,18 +90,20 @@ func nagFindings(stack awscdk.Stack) []string {
 	annotations := assertions.Annotations_FromStack(stack)
 	rule := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
 	var out []string
-	for level, found := range map[string]*[]*cxapi.SynthesisMessage{
-		"error":   annotations.FindError(jsii.String("*"), rule),
-		"warning": annotations.FindWarning(jsii.String("*"), rule),
-	} {
-		for _, m := range *found {
-			text := fmt.Sprint(m.Entry.Data)
+	for _, level := range []string{"error", "warning"} {
+		find := annotations.FindError
+		if level == "warning" {
+			find = annotations.FindWarning
+		}
+		for _, m := range *find(jsii.String("*"), rule) {
+			//lint:ignore SA1019 the assertions API returns only cxapi.SynthesisMessage; the type it moved to has no Go binding
+			id, text := *m.Id, fmt.Sprint(m.Entry.Data)
 			// "AwsSolutions-IAM5[Resource::*]: The IAM entity ..." down to
 			// the finding and its first sentence.
 			if i := strings.Index(text, ". "); i > 0 {
 				text = text[:i+1]
 			}
-			out = append(out, fmt.Sprintf("%s %s: %s", level, *m.Id, text))
+			out = append(out, fmt.Sprintf("%s %s: %s", level, id, text))
 		}
 	}
 	sort.Strings(out)

@@ -310,9 +310,7 @@ func (r *renderer) triggers(p resource, byStage [][]action) {
 		for _, f := range push {
 			fm, _ := f.(map[string]any)
 			b, _ := fm["Branches"].(map[string]any)
-			for _, inc := range list(b["Includes"]) {
-				branches = append(branches, inc)
-			}
+			branches = append(branches, list(b["Includes"])...)
 		}
 		for _, acts := range byStage {
 			for _, a := range acts {

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -168,4 +170,71 @@ func TestRecordItemShape(t *testing.T) {
 	if m := empty["findings"].(*ddbtypes.AttributeValueMemberM); m.Value == nil {
 		t.Error("findings of a record without findings is a nil map")
 	}
+}
+
+// countingGetter records whether the GetItem fallback was needed.
+type countingGetter struct {
+	itemGetter
+	n int
+}
+
+func (c *countingGetter) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	c.n++
+	return c.itemGetter.GetItem(ctx, in, o...)
+}
+
+// The conditional put against a real DynamoDB API: a resent put recognises
+// its own item from the condition error, another outcome in the same
+// millisecond moves to the next one, and nothing is overwritten.
+func TestIntegrationHistory(t *testing.T) {
+	fx := localFixture(t)
+	ddb := dynamodb.NewFromConfig(fx.cfg)
+	get := &countingGetter{itemGetter: ddb}
+	h := &History{Put: ddb, Get: get, Table: fx.table}
+	ctx := context.Background()
+	ts := time.Now().UnixMilli()
+
+	rec := &Record{DeploymentID: "exec-history", Timestamp: ts, Status: StatusValidated, Mode: ModeGate,
+		ImageTag: "t", Findings: map[string]int32{}, JobID: "job-a", Reason: "first"}
+	if err := h.Append(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	again := *rec
+	if err := h.Append(ctx, &again); err != nil || again.Timestamp != ts {
+		t.Fatalf("resent put: %v, timestamp %d (want %d)", err, again.Timestamp, ts)
+	}
+	if get.n != 0 {
+		t.Errorf("moto returned no item with ALL_OLD: %d GetItem calls", get.n)
+	}
+	other := &Record{DeploymentID: "exec-history", Timestamp: ts, Status: StatusRejected, Mode: ModeGate, JobID: "job-b", Reason: "second"}
+	if err := h.Append(ctx, other); err != nil || other.Timestamp != ts+1 {
+		t.Fatalf("colliding put: %v, timestamp %d (want %d)", err, other.Timestamp, ts+1)
+	}
+	items := fx.items(t, "exec-history")
+	if len(items) != 2 || attrS(items[0], "reason") != "first" || attrS(items[1], "jobId") != "job-b" {
+		t.Fatalf("items %v", items)
+	}
+
+	// Without ALL_OLD in the answer, the consistent read decides.
+	h.Put = stripItem{ddb}
+	again2 := *rec
+	if err := h.Append(ctx, &again2); err != nil || again2.Timestamp != ts || get.n != 1 {
+		t.Fatalf("fallback: %v, timestamp %d, %d reads", err, again2.Timestamp, get.n)
+	}
+}
+
+// stripItem drops the item from condition errors, like a server that ignores
+// ReturnValuesOnConditionCheckFailure.
+type stripItem struct{ itemPutter }
+
+func (s stripItem) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	out, err := s.itemPutter.PutItem(ctx, in, o...)
+	var ccf *ddbtypes.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		if ccf.Item == nil {
+			return out, fmt.Errorf("moto sent no item with ALL_OLD: %w", err)
+		}
+		return out, &ddbtypes.ConditionalCheckFailedException{Message: aws.String("stripped")}
+	}
+	return out, err
 }

@@ -18,7 +18,8 @@ import (
 // The contract for pipelines of several environments: UserParameters may
 // also carry imageDigest, commitTime, environment and target, and the items
 // record environment, pipeline, commitTime, and account and region when
-// verify looked elsewhere. The single-environment contract is TestHandle's.
+// verify looked elsewhere. The single-environment contract is in
+// gate_test.go and verify_test.go.
 
 const (
 	otherDigest = "sha256:2222222222222222222222222222222222222222222222222222222222222222"

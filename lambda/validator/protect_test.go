@@ -180,3 +180,32 @@ func TestDeployedTagPrefixMatchesTheRegistry(t *testing.T) {
 		t.Errorf("two deploys a millisecond apart share the tag %q", a)
 	}
 }
+
+// The deployed tag against a real ECR API: the manifest is put again with the
+// new tag, and a put an SDK retry repeats (ImageAlreadyExistsException) counts
+// as done; a tag that names another image does not.
+func TestIntegrationProtect(t *testing.T) {
+	fx := localFixture(t)
+	digest := fx.pushImage(t, "protect-1")
+	other := fx.pushImage(t, "protect-2")
+	deps := newDeps(fx.cfg, nil)
+	p := &Protector{Get: deps.Manifests, Put: deps.Tags, Images: deps.Images, Repository: fx.repo}
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for range 2 {
+		tag, err := p.Protect(context.Background(), "prod", digest, at)
+		if err != nil || tag != "deployed-prod.20261125T120000.000Z" {
+			t.Fatalf("Protect() = %q, %v", tag, err)
+		}
+	}
+	out, err := fx.ecr.DescribeImages(context.Background(), &ecr.DescribeImagesInput{
+		RepositoryName: aws.String(fx.repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(digest)}}})
+	if err != nil || len(out.ImageDetails) != 1 {
+		t.Fatalf("describe %s: %v", digest, err)
+	}
+	if tags := out.ImageDetails[0].ImageTags; !slices.Contains(tags, "protect-1") || !slices.Contains(tags, "deployed-prod.20261125T120000.000Z") {
+		t.Errorf("image tags %v, want its commit tag and the deployed tag", tags)
+	}
+	if _, err := p.Protect(context.Background(), "prod", other, at); err == nil || !strings.Contains(err.Error(), "already names another image") {
+		t.Errorf("Protect() of another image with a taken tag = %v", err)
+	}
+}
