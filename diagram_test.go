@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 
+	"cicd/internal/cdktest"
 	"cicd/internal/diagram"
 )
 
@@ -124,4 +126,36 @@ func firstDifference(got, want string) string {
 		}
 	}
 	return "none"
+}
+
+// The README's examples of Environments and of Accounts and regions are the
+// configurations in examples/, which the tests synthesize: they cannot drift
+// apart.
+func TestREADMEExamplesAreTheTestedOnes(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for section, file := range map[string]string{"Environments": "examples/pipelines.json", "Accounts and regions": "examples/accounts.json"} {
+		_, text, ok := strings.Cut(string(readme), "\n## "+section+"\n")
+		if !ok {
+			t.Errorf("README.md has no section %s", section)
+			continue
+		}
+		_, block, _ := strings.Cut(text, "```json\n")
+		block, _, _ = strings.Cut(block, "```")
+		var doc struct {
+			Context map[string]any `json:"context"`
+		}
+		if err := json.Unmarshal([]byte(block), &doc); err != nil {
+			t.Errorf("README.md, %s: the example is not JSON: %v", section, err)
+			continue
+		}
+		want := exampleContext(file)
+		for _, key := range []string{"pipelines", "pipelineAccount", "pipelineRegion"} {
+			if got := cdktest.JSON(doc.Context[key]); got != cdktest.JSON(want[key]) {
+				t.Errorf("README.md, %s: %s differs from %s:\n%s\nwant\n%s", section, key, file, got, cdktest.JSON(want[key]))
+			}
+		}
+	}
 }
