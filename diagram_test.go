@@ -37,7 +37,9 @@ func TestREADMEDiagramMatchesStack(t *testing.T) {
 	for _, part := range []string{"git push to main", "Git repository<br/>octo-org/orders", "CodeBuild project", "ECR repository",
 		"DynamoDB table", "SNS topic", "EventBridge rule", "KMS key", "S3 bucket", "SSM parameters",
 		`["Source"]`, `["Build"]`, `["Validate"]`, `["dev"]`, `["staging"]`, `["prod"]`, "manual approval",
-		"ECS service<br/>apps-dev/orders", "ECS service<br/>apps/orders", "ECS service<br/>apps-prod/orders", "checks the rollout"} {
+		"ECS service<br/>apps-dev/orders", "ECS service<br/>apps/orders", "ECS service<br/>apps-prod/orders",
+		`"checks the rollout"| ext_ecs_apps_dev_orders`, `"checks the rollout"| ext_ecs_apps_orders`, `"checks the rollout"| ext_ecs_apps_prod_orders`,
+		"CloudWatch dashboard<br/>cicd-orders", "CloudWatch alarms<br/>cicd-orders-dev-failed-deployments"} {
 		if !strings.Contains(chart, part) {
 			t.Errorf("the diagram lacks %q", part)
 		}

@@ -6,6 +6,7 @@
 package diagram
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ var kinds = map[string]kind{
 	"AWS::Events::Rule":           {"EventBridge rule", "Name", "{{", "}}"},
 	"AWS::S3::Bucket":             {"S3 bucket", "BucketName", "[(", ")]"},
 	"AWS::Logs::LogGroup":         {"CloudWatch Logs", "LogGroupName", "[", "]"},
+	"AWS::CloudWatch::Dashboard":  {"CloudWatch dashboard", "DashboardName", "[/", "/]"},
 }
 
 // verbs label an arrow between two drawn resources that reference each
@@ -80,6 +82,9 @@ type renderer struct {
 	lines []string
 	edges map[string]bool
 	nodes map[string]bool
+	// checks maps a Lambda function's logical ID to the ECS services its
+	// Verify actions check, as drawn node IDs.
+	checks map[string][]string
 }
 
 // Mermaid renders tpl as a Mermaid flowchart (without the ```mermaid fence).
@@ -90,7 +95,7 @@ func Mermaid(tpl Template) (string, error) {
 	if len(raw) == 0 {
 		return "", errors.New("the template has no Resources: pass a synthesized CloudFormation template")
 	}
-	r := &renderer{res: map[string]resource{}, edges: map[string]bool{}, nodes: map[string]bool{}}
+	r := &renderer{res: map[string]resource{}, edges: map[string]bool{}, nodes: map[string]bool{}, checks: map[string][]string{}}
 	for id, v := range raw {
 		m, _ := v.(map[string]any)
 		typ, _ := m["Type"].(string)
@@ -111,6 +116,7 @@ func Mermaid(tpl Template) (string, error) {
 	}
 	r.resources()
 	r.links(ecs)
+	r.alarms()
 	r.shared()
 	return strings.Join(r.lines, "\n") + "\n", nil
 }
@@ -266,13 +272,18 @@ func (r *renderer) action(p resource, a action) (ecs []string) {
 		r.edge(repo, a.node, "checkout", false)
 		return nil
 	case a.provider == "ECS":
-		node := "ext_ecs_" + safe(str(a.config["ClusterName"])+"_"+str(a.config["ServiceName"]))
+		node := ecsNode(str(a.config["ClusterName"]), str(a.config["ServiceName"]))
 		r.node(node, "[", "ECS service<br/>"+str(a.config["ClusterName"])+"/"+str(a.config["ServiceName"]), "]")
 		r.edge(a.node, node, "rolling update", false)
 		return []string{node + "\x00" + str(a.config["ClusterName"]) + "\x00" + str(a.config["ServiceName"])}
 	}
+	if target := verifyTarget(a); target != "" {
+		for _, fn := range r.refs(a.config["FunctionName"]) {
+			r.checks[fn] = append(r.checks[fn], target)
+		}
+	}
 	for _, id := range r.refs(a.config) {
-		if _, drawn := kinds[r.res[id].typ]; !drawn {
+		if !r.drawn(id) {
 			continue
 		}
 		if a.category == "Source" {
@@ -287,6 +298,25 @@ func (r *renderer) action(p resource, a action) (ecs []string) {
 	}
 	return nil
 }
+
+// verifyTarget is the node of the ECS service a Verify action checks, when
+// its UserParameters name one (a pipeline of several environments), or "".
+func verifyTarget(a action) string {
+	var up struct {
+		Mode   string `json:"mode"`
+		Target *struct {
+			Cluster string `json:"cluster"`
+			Service string `json:"service"`
+		} `json:"target"`
+	}
+	if a.provider != "Lambda" || json.Unmarshal([]byte(str(a.config["UserParameters"])), &up) != nil ||
+		up.Mode != "verify" || up.Target == nil {
+		return ""
+	}
+	return ecsNode(up.Target.Cluster, up.Target.Service)
+}
+
+func ecsNode(cluster, service string) string { return "ext_ecs_" + safe(cluster+"_"+service) }
 
 // pushTo draws the developer's push into a repository.
 func (r *renderer) pushTo(repo, branch string) {
@@ -327,7 +357,7 @@ func (r *renderer) resources() {
 	for _, id := range r.ids {
 		res := r.res[id]
 		k, ok := kinds[res.typ]
-		if !ok {
+		if !ok || !r.drawn(id) {
 			continue
 		}
 		label := k.label + "<br/>" + r.name(res, k)
@@ -370,10 +400,14 @@ func (r *renderer) name(res resource, k kind) string {
 func (r *renderer) links(ecs []string) {
 	for _, id := range r.ids {
 		from := r.res[id]
-		if _, drawn := kinds[from.typ]; !drawn && from.typ != "AWS::CodePipeline::Pipeline" {
+		if !r.drawn(id) && from.typ != "AWS::CodePipeline::Pipeline" {
 			continue
 		}
 		switch from.typ {
+		case "AWS::CloudWatch::Dashboard":
+			// A view, not a step: what it shows is the alarms and metrics
+			// of what is drawn already.
+			continue
 		case "AWS::Events::Rule":
 			// What the rule matches points at it; the rule points at its targets.
 			for _, src := range r.refs(from.props["EventPattern"]) {
@@ -409,6 +443,11 @@ func (r *renderer) links(ecs []string) {
 				parts := strings.Split(e, "\x00")
 				if values[parts[1]] && values[parts[2]] {
 					r.edge(id, parts[0], "checks the rollout", false)
+				}
+			}
+			for _, node := range r.checks[id] {
+				if r.nodes[node] {
+					r.edge(id, node, "checks the rollout", false)
 				}
 			}
 		}
@@ -454,9 +493,42 @@ func (r *renderer) verb(from, to string) string {
 	return verbs[[2]string{r.res[from].typ, r.res[to].typ}]
 }
 
+// drawn says whether a resource is a node of its own. EventBridge rules
+// without targets are left out: they only count events for the dashboard's
+// metrics (AWS/Events MatchedEvents), and would crowd the picture.
 func (r *renderer) drawn(id string) bool {
-	_, ok := kinds[r.res[id].typ]
-	return ok
+	res := r.res[id]
+	if _, ok := kinds[res.typ]; !ok {
+		return false
+	}
+	if res.typ == "AWS::Events::Rule" {
+		targets, _ := res.props["Targets"].([]any)
+		return len(targets) > 0
+	}
+	return true
+}
+
+// alarms draws the stack's CloudWatch alarms as one node, with the topics
+// they notify and the dashboard that shows them.
+func (r *renderer) alarms() {
+	alarms := r.ofType("AWS::CloudWatch::Alarm")
+	if len(alarms) == 0 {
+		return
+	}
+	var names []string
+	for _, a := range alarms {
+		names = append(names, cmp.Or(str(a.props["AlarmName"]), stem(a.id)))
+	}
+	sort.Strings(names)
+	r.node("ext_alarms", "[", "CloudWatch alarms<br/>"+strings.Join(names, "<br/>"), "]")
+	for _, a := range alarms {
+		for _, topic := range r.refs(a.props["AlarmActions"]) {
+			r.edge("ext_alarms", topic, "alarm", false)
+		}
+	}
+	for _, d := range r.ofType("AWS::CloudWatch::Dashboard") {
+		r.edge(d.id, "ext_alarms", "shows", true)
+	}
 }
 
 // shared draws what every part of the stack uses: the KMS key (with what it

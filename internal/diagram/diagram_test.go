@@ -115,6 +115,50 @@ func TestMermaidConnectionTrigger(t *testing.T) {
 	}
 }
 
+// Every environment's Verify draws its own check of that environment's
+// service; the dashboard and the alarms are drawn, the rules that only count
+// executions for the dashboard are not.
+func TestMermaidVerifyTargetsDashboardAndAlarms(t *testing.T) {
+	verify := func(env, cluster string) string {
+		return `{"Name": "` + env + `", "Actions": [
+	    {"Name": "RollingUpdate", "RunOrder": 1, "ActionTypeId": {"Category": "Deploy", "Provider": "ECS"}, "Configuration": {"ClusterName": "` + cluster + `", "ServiceName": "web"}},
+	    {"Name": "VerifyRollout", "RunOrder": 2, "ActionTypeId": {"Category": "Invoke", "Provider": "Lambda"}, "Configuration": {"FunctionName": {"Ref": "Fn"},
+	      "UserParameters": "{\"mode\":\"verify\",\"environment\":\"` + env + `\",\"target\":{\"cluster\":\"` + cluster + `\",\"service\":\"web\"}}"}}]}`
+	}
+	got, err := Mermaid(parse(t, `{"Resources": {
+	  "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"FunctionName": "app-validator"}},
+	  "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "app-notifications"}},
+	  "Board": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {"DashboardName": "app", "DashboardBody": {"Fn::Join": ["", [{"Ref": "Fn"}]]}}},
+	  "AlarmDev": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"AlarmName": "app-dev-failed-deployments", "AlarmActions": [{"Ref": "Topic"}]}},
+	  "AlarmFn": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"AlarmName": "app-validator-errors", "AlarmActions": [{"Ref": "Topic"}]}},
+	  "Counter": {"Type": "AWS::Events::Rule", "Properties": {"Description": "Counts executions", "EventPattern": {"resources": [{"Ref": "P"}]}}},
+	  "Announce": {"Type": "AWS::Events::Rule", "Properties": {"Description": "Announces failures", "EventPattern": {"resources": [{"Ref": "P"}]},
+	    "Targets": [{"Arn": {"Ref": "Topic"}, "Id": "t"}]}},
+	  "P": {"Type": "AWS::CodePipeline::Pipeline", "Properties": {"Stages": [`+verify("dev", "apps-dev")+`, `+verify("prod", "apps-prod")+`]}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		`Fn -->|"checks the rollout"| ext_ecs_apps_dev_web`,
+		`Fn -->|"checks the rollout"| ext_ecs_apps_prod_web`,
+		`Board[/"CloudWatch dashboard<br/>app"/]`,
+		`ext_alarms["CloudWatch alarms<br/>app-dev-failed-deployments<br/>app-validator-errors"]`,
+		`ext_alarms -->|"alarm"| Topic`,
+		`Board -.->|"shows"| ext_alarms`,
+		`Announce{{"EventBridge rule<br/>Announces failures"}}`,
+	} {
+		if !strings.Contains(got, "  "+line+"\n") {
+			t.Errorf("diagram lacks %q:\n%s", line, got)
+		}
+	}
+	if strings.Contains(got, "Counter") {
+		t.Errorf("a rule without targets (a counter for the dashboard) is drawn:\n%s", got)
+	}
+	if strings.Contains(got, "Board -->") {
+		t.Errorf("the dashboard is a view, not a step: no arrows from it but to the alarms:\n%s", got)
+	}
+}
+
 func TestMermaidRejectsOtherTemplates(t *testing.T) {
 	for _, tc := range []struct{ tpl, want string }{
 		{`{}`, "no Resources"},
