@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -314,6 +316,40 @@ func HasResource(t testing.TB, tpl assertions.Template, typ string, props any) b
 	t.Helper()
 	return check(t, "no "+typ+" like this", func() {
 		tpl.HasResource(jsii.String(typ), props)
+	})
+}
+
+// AllResources checks that there is a resource of typ and that every one
+// matches props, which may name the resource's Properties, DeletionPolicy
+// and so on.
+func AllResources(t testing.TB, tpl assertions.Template, typ string, props any) bool {
+	t.Helper()
+	return check(t, "not every "+typ+" is like this", func() {
+		tpl.AllResources(jsii.String(typ), props)
+	})
+}
+
+// Retained checks that there is a resource of typ and that every one is
+// kept when the stack deletes it (deletionPolicy: Retain, or
+// RetainExceptOnCreate where a failed first create may remove it) and when
+// an update replaces it. why says what would be lost otherwise.
+func Retained(t testing.TB, tpl assertions.Template, typ, deletionPolicy, why string) bool {
+	t.Helper()
+	// The matcher names the resources that do not match; the policies they
+	// have are added here.
+	var found []string
+	resources := Resources(*tpl.ToJSON(), typ)
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
+		found = append(found, fmt.Sprintf("%s has DeletionPolicy %v, UpdateReplacePolicy %v",
+			id, resources[id]["DeletionPolicy"], resources[id]["UpdateReplacePolicy"]))
+	}
+	what := fmt.Sprintf("%s not retained (want DeletionPolicy %s and UpdateReplacePolicy Retain, or %s; %s)",
+		typ, deletionPolicy, why, strings.Join(found, "; "))
+	return check(t, what, func() {
+		tpl.AllResources(jsii.String(typ), map[string]any{
+			"DeletionPolicy":      deletionPolicy,
+			"UpdateReplacePolicy": "Retain",
+		})
 	})
 }
 

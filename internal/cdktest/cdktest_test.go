@@ -55,6 +55,24 @@ func TestMismatchIsATestError(t *testing.T) {
 		{"resource attributes", func(tb testing.TB) bool {
 			return cdktest.HasResource(tb, tpl, "AWS::S3::Bucket", map[string]any{"DeletionPolicy": "Delete"})
 		}, "Expected Delete but received Retain"},
+		{"every resource like this", func(tb testing.TB) bool {
+			return cdktest.AllResources(tb, tpl, "AWS::S3::Bucket", map[string]any{"DeletionPolicy": "Retain"})
+		}, ""},
+		{"not every resource like this", func(tb testing.TB) bool {
+			return cdktest.AllResources(tb, tpl, "AWS::S3::Bucket", map[string]any{"DeletionPolicy": "Delete"})
+		}, "do not match the given definition"},
+		{"retained", func(tb testing.TB) bool {
+			return cdktest.Retained(tb, tpl, "AWS::S3::Bucket", "Retain", "the objects")
+		}, ""},
+		{"retained except on create", func(tb testing.TB) bool {
+			return cdktest.Retained(tb, tpl, "AWS::S3::Bucket", "RetainExceptOnCreate", "the objects")
+		}, "Bucket83908E77 has DeletionPolicy Retain, UpdateReplacePolicy Retain"},
+		{"retained names why", func(tb testing.TB) bool {
+			return cdktest.Retained(tb, tpl, "AWS::S3::Bucket", "Delete", "the objects are lost")
+		}, "or the objects are lost"},
+		{"none to retain", func(tb testing.TB) bool {
+			return cdktest.Retained(tb, tpl, "AWS::DynamoDB::Table", "Retain", "the items")
+		}, "AWS::DynamoDB::Table not retained"},
 		{"walked value", func(tb testing.TB) bool {
 			bucket := cdktest.Properties(tb, j, "AWS::S3::Bucket")
 			return cdktest.Matches(tb, "versioning", bucket["VersioningConfiguration"],
