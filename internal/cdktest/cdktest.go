@@ -397,14 +397,24 @@ func Matches(t testing.TB, what string, value, pattern any) bool {
 	})
 }
 
-func check(t testing.TB, what string, assert func()) (ok bool) {
+func check(t testing.TB, what string, assert func()) bool {
 	t.Helper()
+	// Reported here, not in the deferred recover, so that the error names
+	// the test's line.
+	if msg := recovered(assert); msg != "" {
+		t.Errorf("%s: %s", what, strings.TrimSpace(strings.TrimPrefix(msg, "Error: ")))
+		return false
+	}
+	return true
+}
+
+// recovered runs f and returns what it panicked with, if anything.
+func recovered(f func()) (msg string) {
 	defer func() {
 		if r := recover(); r != nil {
-			t.Errorf("%s: %s", what, strings.TrimSpace(strings.TrimPrefix(fmt.Sprint(r), "Error: ")))
-			ok = false
+			msg = fmt.Sprint(r)
 		}
 	}()
-	assert()
-	return true
+	f()
+	return ""
 }
