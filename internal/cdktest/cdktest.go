@@ -324,8 +324,10 @@ func HasResource(t testing.TB, tpl assertions.Template, typ string, props any) b
 // and so on.
 func AllResources(t testing.TB, tpl assertions.Template, typ string, props any) bool {
 	t.Helper()
-	return check(t, "not every "+typ+" is like this", func() {
+	return checkEvery(t, "not every "+typ+" is like this", tpl, typ, func(tpl assertions.Template) {
 		tpl.AllResources(jsii.String(typ), props)
+	}, func(one assertions.Template) {
+		one.HasResource(jsii.String(typ), props)
 	})
 }
 
@@ -335,29 +337,22 @@ func AllResources(t testing.TB, tpl assertions.Template, typ string, props any) 
 // an update replaces it. why says what would be lost otherwise.
 func Retained(t testing.TB, tpl assertions.Template, typ, deletionPolicy, why string) bool {
 	t.Helper()
-	// The matcher names the resources that do not match; the policies they
-	// have are added here.
-	var found []string
-	resources := Resources(*tpl.ToJSON(), typ)
-	for _, id := range slices.Sorted(maps.Keys(resources)) {
-		found = append(found, fmt.Sprintf("%s has DeletionPolicy %v, UpdateReplacePolicy %v",
-			id, resources[id]["DeletionPolicy"], resources[id]["UpdateReplacePolicy"]))
-	}
-	what := fmt.Sprintf("%s not retained (want DeletionPolicy %s and UpdateReplacePolicy Retain, or %s; %s)",
-		typ, deletionPolicy, why, strings.Join(found, "; "))
-	return check(t, what, func() {
-		tpl.AllResources(jsii.String(typ), map[string]any{
-			"DeletionPolicy":      deletionPolicy,
-			"UpdateReplacePolicy": "Retain",
-		})
+	policies := map[string]any{"DeletionPolicy": deletionPolicy, "UpdateReplacePolicy": "Retain"}
+	what := fmt.Sprintf("%s not retained (want DeletionPolicy %s and UpdateReplacePolicy Retain, or %s)", typ, deletionPolicy, why)
+	return checkEvery(t, what, tpl, typ, func(tpl assertions.Template) {
+		tpl.AllResources(jsii.String(typ), policies)
+	}, func(one assertions.Template) {
+		one.HasResource(jsii.String(typ), policies)
 	})
 }
 
 // AllResourcesProperties checks that every resource of typ has props.
 func AllResourcesProperties(t testing.TB, tpl assertions.Template, typ string, props any) bool {
 	t.Helper()
-	return check(t, "not every "+typ+" has these properties", func() {
+	return checkEvery(t, "not every "+typ+" has these properties", tpl, typ, func(tpl assertions.Template) {
 		tpl.AllResourcesProperties(jsii.String(typ), props)
+	}, func(one assertions.Template) {
+		one.HasResourceProperties(jsii.String(typ), props)
 	})
 }
 
@@ -406,6 +401,31 @@ func check(t testing.TB, what string, assert func()) bool {
 		return false
 	}
 	return true
+}
+
+// checkEvery runs all, an assertion on every resource of typ. Its message
+// only names the resources that do not match; the error adds, for each of
+// them, the message of one, the same assertion on that resource alone, which
+// shows where it differs.
+func checkEvery(t testing.TB, what string, tpl assertions.Template, typ string, all, one func(assertions.Template)) bool {
+	t.Helper()
+	msg := recovered(func() { all(tpl) })
+	if msg == "" {
+		return true
+	}
+	resources := Resources(*tpl.ToJSON(), typ)
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
+		data, err := json.Marshal(map[string]any{"Resources": map[string]any{id: resources[id]}})
+		if err != nil {
+			continue
+		}
+		alone := assertions.Template_FromString(jsii.String(string(data)), &assertions.TemplateParsingOptions{SkipCyclicalDependenciesCheck: jsii.Bool(true)})
+		if m := recovered(func() { one(alone) }); m != "" {
+			msg += "\n" + id + ": " + strings.TrimSpace(strings.TrimPrefix(m, "Error: "))
+		}
+	}
+	t.Errorf("%s: %s", what, strings.TrimSpace(strings.TrimPrefix(msg, "Error: ")))
+	return false
 }
 
 // recovered runs f and returns what it panicked with, if anything.

@@ -52,6 +52,14 @@ func TestMismatchIsATestError(t *testing.T) {
 		{"every resource", func(tb testing.TB) bool {
 			return cdktest.AllResourcesProperties(tb, tpl, "AWS::S3::Bucket", map[string]any{"BucketName": "x"})
 		}, "do not match the given definition"},
+		{"every resource, where it differs", func(tb testing.TB) bool {
+			return cdktest.AllResourcesProperties(tb, tpl, "AWS::S3::Bucket", map[string]any{
+				"VersioningConfiguration": map[string]any{"Status": "Suspended"}})
+		}, "Expected Suspended but received Enabled"},
+		{"every resource right", func(tb testing.TB) bool {
+			return cdktest.AllResourcesProperties(tb, tpl, "AWS::S3::Bucket", map[string]any{
+				"VersioningConfiguration": map[string]any{"Status": "Enabled"}})
+		}, ""},
 		{"resource attributes", func(tb testing.TB) bool {
 			return cdktest.HasResource(tb, tpl, "AWS::S3::Bucket", map[string]any{"DeletionPolicy": "Delete"})
 		}, "Expected Delete but received Retain"},
@@ -60,13 +68,13 @@ func TestMismatchIsATestError(t *testing.T) {
 		}, ""},
 		{"not every resource like this", func(tb testing.TB) bool {
 			return cdktest.AllResources(tb, tpl, "AWS::S3::Bucket", map[string]any{"DeletionPolicy": "Delete"})
-		}, "do not match the given definition"},
+		}, "Expected Delete but received Retain"},
 		{"retained", func(tb testing.TB) bool {
 			return cdktest.Retained(tb, tpl, "AWS::S3::Bucket", "Retain", "the objects")
 		}, ""},
 		{"retained except on create", func(tb testing.TB) bool {
 			return cdktest.Retained(tb, tpl, "AWS::S3::Bucket", "RetainExceptOnCreate", "the objects")
-		}, "Bucket83908E77 has DeletionPolicy Retain, UpdateReplacePolicy Retain"},
+		}, "Expected RetainExceptOnCreate but received Retain"},
 		{"retained names why", func(tb testing.TB) bool {
 			return cdktest.Retained(tb, tpl, "AWS::S3::Bucket", "Delete", "the objects are lost")
 		}, "or the objects are lost"},
