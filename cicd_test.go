@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -447,8 +449,9 @@ func TestStatefulResourcesKeepIdentity(t *testing.T) {
 		"PipelineRepository8C6A768A":  {"AWS::CodeCommit::Repository", "RetainExceptOnCreate"},
 	}
 	for _, v := range []*variant{devVariant, prodVariant, connVariant} {
-		_, j := v.template(t)
+		tpl, j := v.template(t)
 		resources := j["Resources"].(map[string]any)
+		retained := map[string]string{} // deletion policy by type
 		for id, want := range stateful {
 			typ := want.typ
 			if v == connVariant && typ == "AWS::CodeCommit::Repository" {
@@ -457,11 +460,12 @@ func TestStatefulResourcesKeepIdentity(t *testing.T) {
 			r, ok := resources[id].(map[string]any)
 			if !ok || r["Type"] != typ {
 				t.Errorf("%s: %s (%s) is missing: a changed logical ID replaces the resource", v.name, id, typ)
-				continue
 			}
-			if r["DeletionPolicy"] != want.deletion || r["UpdateReplacePolicy"] != "Retain" {
-				t.Errorf("%s: %s: DeletionPolicy %v, UpdateReplacePolicy %v, want %s and Retain", v.name, id, r["DeletionPolicy"], r["UpdateReplacePolicy"], want.deletion)
-			}
+			retained[typ] = want.deletion
+		}
+		// Every resource of these types, the ones above included.
+		for _, typ := range slices.Sorted(maps.Keys(retained)) {
+			cdktest.Retained(t, tpl, typ, retained[typ], v.name+": deleting or replacing it loses the data it holds")
 		}
 	}
 
