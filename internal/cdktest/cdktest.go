@@ -365,6 +365,19 @@ func ResourcePropertiesCountIs(t testing.TB, tpl assertions.Template, typ string
 	})
 }
 
+// HasOutput checks that the output logicalID ("*" for any) matches props,
+// which may name its Value, Description and Export.
+func HasOutput(t testing.TB, tpl assertions.Template, logicalID string, props any) bool {
+	t.Helper()
+	what := "no output " + logicalID + " like this"
+	if logicalID == "*" {
+		what = "no output like this"
+	}
+	return check(t, what, func() {
+		tpl.HasOutput(jsii.String(logicalID), props)
+	})
+}
+
 // ResourceCountIs checks the number of resources of typ.
 func ResourceCountIs(t testing.TB, tpl assertions.Template, typ string, count int) bool {
 	t.Helper()

@@ -16,7 +16,10 @@ import (
 func TestMain(m *testing.M) { cdktest.Main(m) }
 
 var fixture = cdktest.NewFixture("cdktest", nil, func(stack awscdk.Stack) {
-	awss3.NewBucket(stack, jsii.String("Bucket"), &awss3.BucketProps{Versioned: jsii.Bool(true)})
+	bucket := awss3.NewBucket(stack, jsii.String("Bucket"), &awss3.BucketProps{Versioned: jsii.Bool(true)})
+	awscdk.NewCfnOutput(stack, jsii.String("BucketName"), &awscdk.CfnOutputProps{
+		Value: bucket.BucketName(), ExportName: jsii.String("test-bucket"),
+	})
 })
 
 // recorder is a test that keeps its errors instead of failing.
@@ -81,6 +84,12 @@ func TestMismatchIsATestError(t *testing.T) {
 		{"none to retain", func(tb testing.TB) bool {
 			return cdktest.Retained(tb, tpl, "AWS::DynamoDB::Table", "Retain", "the items")
 		}, "AWS::DynamoDB::Table not retained"},
+		{"output", func(tb testing.TB) bool {
+			return cdktest.HasOutput(tb, tpl, "*", map[string]any{"Export": map[string]any{"Name": "test-bucket"}})
+		}, ""},
+		{"wrong output", func(tb testing.TB) bool {
+			return cdktest.HasOutput(tb, tpl, "*", map[string]any{"Export": map[string]any{"Name": "other-bucket"}})
+		}, "Expected other-bucket but received test-bucket"},
 		{"walked value", func(tb testing.TB) bool {
 			bucket := cdktest.Properties(tb, j, "AWS::S3::Bucket")
 			return cdktest.Matches(tb, "versioning", bucket["VersioningConfiguration"],
