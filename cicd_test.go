@@ -373,7 +373,7 @@ func TestSourceProviders(t *testing.T) {
 
 func TestGitHubTokenReachesBuild(t *testing.T) {
 	tpl, _ := connVariant.template(t)
-	tpl.HasResourceProperties(jsii.String("AWS::CodeBuild::Project"), map[string]any{
+	cdktest.HasResourceProperties(t, tpl, "AWS::CodeBuild::Project", map[string]any{
 		"Environment": assertions.Match_ObjectLike(&map[string]any{
 			"Image": "aws/codebuild/standard:7.0", "ComputeType": "BUILD_GENERAL1_SMALL", "PrivilegedMode": true,
 			"EnvironmentVariables": assertions.Match_ArrayWith(&[]any{map[string]any{
@@ -385,18 +385,13 @@ func TestGitHubTokenReachesBuild(t *testing.T) {
 }
 
 func TestOutputs(t *testing.T) {
-	_, j := devVariant.template(t)
-	outputs := j["Outputs"].(map[string]any)
+	tpl, _ := devVariant.template(t)
 	for _, id := range []string{"pipelineName", "ecrRepositoryUri", "artifactBucketName", "buildProjectName",
 		"snsTopicArn", "validationLambdaArn", "stateTableName", "kmsKeyId"} {
-		o, ok := outputs[id].(map[string]any)
-		if !ok {
-			t.Errorf("output %s missing", id)
-			continue
-		}
-		if o["Description"] == nil || o["Export"].(map[string]any)["Name"] != "cicd-pipeline-dev-"+id {
-			t.Errorf("output %s: description or export name wrong: %v", id, o)
-		}
+		cdktest.HasOutput(t, tpl, id, map[string]any{
+			"Description": assertions.Match_AnyValue(),
+			"Export":      map[string]any{"Name": "cicd-pipeline-dev-" + id},
+		})
 	}
 }
 
