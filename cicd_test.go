@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -371,7 +373,7 @@ func TestSourceProviders(t *testing.T) {
 
 func TestGitHubTokenReachesBuild(t *testing.T) {
 	tpl, _ := connVariant.template(t)
-	tpl.HasResourceProperties(jsii.String("AWS::CodeBuild::Project"), map[string]any{
+	cdktest.HasResourceProperties(t, tpl, "AWS::CodeBuild::Project", map[string]any{
 		"Environment": assertions.Match_ObjectLike(&map[string]any{
 			"Image": "aws/codebuild/standard:7.0", "ComputeType": "BUILD_GENERAL1_SMALL", "PrivilegedMode": true,
 			"EnvironmentVariables": assertions.Match_ArrayWith(&[]any{map[string]any{
@@ -383,18 +385,13 @@ func TestGitHubTokenReachesBuild(t *testing.T) {
 }
 
 func TestOutputs(t *testing.T) {
-	_, j := devVariant.template(t)
-	outputs := j["Outputs"].(map[string]any)
+	tpl, _ := devVariant.template(t)
 	for _, id := range []string{"pipelineName", "ecrRepositoryUri", "artifactBucketName", "buildProjectName",
 		"snsTopicArn", "validationLambdaArn", "stateTableName", "kmsKeyId"} {
-		o, ok := outputs[id].(map[string]any)
-		if !ok {
-			t.Errorf("output %s missing", id)
-			continue
-		}
-		if o["Description"] == nil || o["Export"].(map[string]any)["Name"] != "cicd-pipeline-dev-"+id {
-			t.Errorf("output %s: description or export name wrong: %v", id, o)
-		}
+		cdktest.HasOutput(t, tpl, id, map[string]any{
+			"Description": assertions.Match_AnyValue(),
+			"Export":      map[string]any{"Name": "cicd-pipeline-dev-" + id},
+		})
 	}
 }
 
@@ -447,8 +444,9 @@ func TestStatefulResourcesKeepIdentity(t *testing.T) {
 		"PipelineRepository8C6A768A":  {"AWS::CodeCommit::Repository", "RetainExceptOnCreate"},
 	}
 	for _, v := range []*variant{devVariant, prodVariant, connVariant} {
-		_, j := v.template(t)
+		tpl, j := v.template(t)
 		resources := j["Resources"].(map[string]any)
+		retained := map[string]string{} // deletion policy by type
 		for id, want := range stateful {
 			typ := want.typ
 			if v == connVariant && typ == "AWS::CodeCommit::Repository" {
@@ -457,11 +455,12 @@ func TestStatefulResourcesKeepIdentity(t *testing.T) {
 			r, ok := resources[id].(map[string]any)
 			if !ok || r["Type"] != typ {
 				t.Errorf("%s: %s (%s) is missing: a changed logical ID replaces the resource", v.name, id, typ)
-				continue
 			}
-			if r["DeletionPolicy"] != want.deletion || r["UpdateReplacePolicy"] != "Retain" {
-				t.Errorf("%s: %s: DeletionPolicy %v, UpdateReplacePolicy %v, want %s and Retain", v.name, id, r["DeletionPolicy"], r["UpdateReplacePolicy"], want.deletion)
-			}
+			retained[typ] = want.deletion
+		}
+		// Every resource of these types, the ones above included.
+		for _, typ := range slices.Sorted(maps.Keys(retained)) {
+			cdktest.Retained(t, tpl, typ, retained[typ], v.name+": deleting or replacing it loses the data it holds")
 		}
 	}
 

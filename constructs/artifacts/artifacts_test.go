@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/jsii-runtime-go"
 
@@ -38,67 +39,65 @@ func buckets(t *testing.T) (artifact, logs map[string]any, logsID string) {
 
 func TestArtifactBucketIsEncryptedWithTheKey(t *testing.T) {
 	b, _, _ := buckets(t)
-	enc := cdktest.JSON(b["Properties"].(map[string]any)["BucketEncryption"])
-	for _, want := range []string{`"SSEAlgorithm":"aws:kms"`, `"KMSMasterKeyID":{"Fn::GetAtt":["Key`, `"BucketKeyEnabled":true`} {
-		if !strings.Contains(enc, want) {
-			t.Errorf("bucket encryption %s lacks %s", enc, want)
-		}
-	}
+	cdktest.Matches(t, "artifact bucket encryption", b["Properties"], assertions.Match_ObjectLike(&map[string]any{
+		"BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{
+				"BucketKeyEnabled": true,
+				"ServerSideEncryptionByDefault": map[string]any{
+					"SSEAlgorithm":   "aws:kms",
+					"KMSMasterKeyID": map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^Key")), "Arn"}},
+				},
+			}),
+		})},
+	}))
 }
 
 func TestBucketsArePrivateVersionedAndRetained(t *testing.T) {
-	artifact, logs, _ := buckets(t)
-	for name, b := range map[string]map[string]any{"artifact": artifact, "access-log": logs} {
-		props := b["Properties"].(map[string]any)
-		block := cdktest.JSON(props["PublicAccessBlockConfiguration"])
-		if block != `{"BlockPublicAcls":true,"BlockPublicPolicy":true,"IgnorePublicAcls":true,"RestrictPublicBuckets":true}` {
-			t.Errorf("%s bucket public access block %s, want all four on", name, block)
-		}
-		if v := cdktest.JSON(props["VersioningConfiguration"]); v != `{"Status":"Enabled"}` {
-			t.Errorf("%s bucket versioning %s", name, v)
-		}
-		if b["DeletionPolicy"] != "Retain" || b["UpdateReplacePolicy"] != "Retain" {
-			t.Errorf("%s bucket is not retained: %v/%v", name, b["DeletionPolicy"], b["UpdateReplacePolicy"])
-		}
-	}
+	tpl, _ := fixture.Template(t)
+	cdktest.ResourceCountIs(t, tpl, "AWS::S3::Bucket", 2)
+	cdktest.AllResourcesProperties(t, tpl, "AWS::S3::Bucket", map[string]any{
+		"PublicAccessBlockConfiguration": assertions.Match_Exact(&map[string]any{
+			"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
+		}),
+		"VersioningConfiguration": assertions.Match_Exact(&map[string]any{"Status": "Enabled"}),
+	})
+	cdktest.Retained(t, tpl, "AWS::S3::Bucket", "Retain", "deleting the stack deletes the artifacts and their access logs")
 }
 
 func TestArtifactsExpireAfter30Days(t *testing.T) {
 	b, _, _ := buckets(t)
-	rules := b["Properties"].(map[string]any)["LifecycleConfiguration"].(map[string]any)["Rules"].([]any)
-	if len(rules) != 1 {
-		t.Fatalf("want one lifecycle rule, got %s", cdktest.JSON(rules))
-	}
-	rule := rules[0].(map[string]any)
-	if rule["ExpirationInDays"] != 30.0 || rule["Status"] != "Enabled" {
-		t.Errorf("rule %s: want current versions expired after 30 days", cdktest.JSON(rule))
-	}
-	if got := cdktest.JSON(rule["NoncurrentVersionExpiration"]); got != `{"NoncurrentDays":30}` {
-		t.Errorf("noncurrent expiration %s, want 30 days: old versions would be kept forever", got)
-	}
-	if got := cdktest.JSON(rule["AbortIncompleteMultipartUpload"]); got != `{"DaysAfterInitiation":1}` {
-		t.Errorf("multipart abort %s, want 1 day", got)
-	}
+	// One rule: current versions expire after 30 days, old versions too
+	// (else they are kept forever), unfinished uploads after a day.
+	cdktest.Matches(t, "artifact lifecycle", b["Properties"], assertions.Match_ObjectLike(&map[string]any{
+		"LifecycleConfiguration": map[string]any{"Rules": []any{
+			assertions.Match_ObjectLike(&map[string]any{
+				"ExpirationInDays":               30,
+				"Status":                         "Enabled",
+				"NoncurrentVersionExpiration":    assertions.Match_Exact(&map[string]any{"NoncurrentDays": 30}),
+				"AbortIncompleteMultipartUpload": assertions.Match_Exact(&map[string]any{"DaysAfterInitiation": 1}),
+			}),
+		}},
+	}))
 }
 
 func TestArtifactBucketLogsAccessToTheLogBucket(t *testing.T) {
 	b, _, logsID := buckets(t)
-	logging := cdktest.JSON(b["Properties"].(map[string]any)["LoggingConfiguration"])
-	if !strings.Contains(logging, `"DestinationBucketName":{"Ref":"`+logsID+`"}`) {
-		t.Errorf("logging %s, want the access-log bucket %s", logging, logsID)
-	}
+	cdktest.Matches(t, "artifact bucket logging to the access-log bucket "+logsID, b["Properties"], assertions.Match_ObjectLike(&map[string]any{
+		"LoggingConfiguration": assertions.Match_ObjectLike(&map[string]any{"DestinationBucketName": map[string]any{"Ref": logsID}}),
+	}))
 }
 
 func TestBothBucketsRefuseInsecureTransport(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	policies := cdktest.Resources(tpl, "AWS::S3::BucketPolicy")
-	if len(policies) != 2 {
-		t.Fatalf("want a bucket policy on each bucket, found %d", len(policies))
-	}
-	for id, p := range policies {
-		doc := cdktest.JSON(p["Properties"].(map[string]any)["PolicyDocument"])
-		if !strings.Contains(doc, `"Condition":{"Bool":{"aws:SecureTransport":"false"}},"Effect":"Deny"`) {
-			t.Errorf("%s does not deny requests without TLS: %s", id, doc)
-		}
+	tpl, _ := fixture.Template(t)
+	cdktest.ResourceCountIs(t, tpl, "AWS::S3::BucketPolicy", 2)
+	if !cdktest.AllResourcesProperties(t, tpl, "AWS::S3::BucketPolicy", map[string]any{
+		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{
+				"Effect":    "Deny",
+				"Condition": assertions.Match_Exact(&map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}}),
+			}),
+		})}),
+	}) {
+		t.Error("each bucket must deny requests without TLS")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 
@@ -73,7 +72,7 @@ func TestProject(t *testing.T) {
 	tpl, j := plain.Template(t)
 	key := logicalID(t, j, "AWS::KMS::Key")
 	logs := logicalID(t, j, "AWS::Logs::LogGroup")
-	tpl.HasResourceProperties(jsii.String("AWS::CodeBuild::Project"), map[string]any{
+	cdktest.HasResourceProperties(t, tpl, "AWS::CodeBuild::Project", map[string]any{
 		"Name": testProject,
 		"Environment": assertions.Match_ObjectLike(&map[string]any{
 			"Type":           "LINUX_CONTAINER",
@@ -92,17 +91,14 @@ func TestProject(t *testing.T) {
 }
 
 func TestLogGroup(t *testing.T) {
-	_, j := plain.Template(t)
+	tpl, j := plain.Template(t)
 	key := logicalID(t, j, "AWS::KMS::Key")
-	_, group := one(t, j, "AWS::Logs::LogGroup")
-	want := map[string]any{
+	cdktest.ResourceCountIs(t, tpl, "AWS::Logs::LogGroup", 1)
+	cdktest.HasResource(t, tpl, "AWS::Logs::LogGroup", map[string]any{"Properties": assertions.Match_Exact(&map[string]any{
 		"LogGroupName":    testLogGroup,
-		"RetentionInDays": float64(7),
+		"RetentionInDays": 7,
 		"KmsKeyId":        map[string]any{"Fn::GetAtt": []any{key, "Arn"}},
-	}
-	if got := group["Properties"]; !reflect.DeepEqual(got, want) {
-		t.Errorf("log group properties %v, want %v", got, want)
-	}
+	})})
 }
 
 // envVars returns the project's environment variables by name.
@@ -119,32 +115,40 @@ func envVars(t *testing.T, j map[string]any) map[string]map[string]any {
 	return out
 }
 
+// hasEnv checks that the project of fixture has environment variables
+// like vars, in this order.
+func hasEnv(t *testing.T, fixture *cdktest.Fixture, vars ...any) bool {
+	t.Helper()
+	tpl, _ := fixture.Template(t)
+	return cdktest.HasResourceProperties(t, tpl, "AWS::CodeBuild::Project", map[string]any{
+		"Environment": assertions.Match_ObjectLike(&map[string]any{"EnvironmentVariables": assertions.Match_ArrayWith(&vars)}),
+	})
+}
+
+// variable matches a variable of the build's environment.
+func variable(name, typ string, value any) any {
+	return assertions.Match_Exact(&map[string]any{"Name": name, "Type": typ, "Value": value})
+}
+
 func TestEnvironmentVariables(t *testing.T) {
-	_, j := plain.Template(t)
+	tpl, j := plain.Template(t)
 	repo := logicalID(t, j, "AWS::ECR::Repository")
-	vars := envVars(t, j)
-	names := make([]string, 0, len(vars))
-	for name := range vars {
-		names = append(names, name)
+	repoArn := map[string]any{"Fn::GetAtt": []any{repo, "Arn"}}
+	arnPart := func(i int) any {
+		return map[string]any{"Fn::Select": []any{i, map[string]any{"Fn::Split": []any{":", repoArn}}}}
 	}
-	sort.Strings(names)
-	if got := strings.Join(names, ","); got != "CONTAINER_NAME,IMAGE_PLATFORM,REPOSITORY_NAME,REPOSITORY_URI" {
-		t.Fatalf("environment variables %s, want CONTAINER_NAME,IMAGE_PLATFORM,REPOSITORY_NAME,REPOSITORY_URI", got)
-	}
-	for name, v := range vars {
-		if v["Type"] != "PLAINTEXT" {
-			t.Errorf("%s has type %v, want PLAINTEXT", name, v["Type"])
-		}
-	}
-	if got := vars["CONTAINER_NAME"]["Value"]; got != testContainer {
-		t.Errorf("CONTAINER_NAME=%v, want %s", got, testContainer)
-	}
-	if got := vars["REPOSITORY_NAME"]["Value"]; !reflect.DeepEqual(got, map[string]any{"Ref": repo}) {
-		t.Errorf("REPOSITORY_NAME=%v, want the repository's name", got)
-	}
-	if uri, _ := json.Marshal(vars["REPOSITORY_URI"]["Value"]); !strings.Contains(string(uri), repo) || !strings.Contains(string(uri), ".dkr.ecr.") {
-		t.Errorf("REPOSITORY_URI=%s, want the repository's URI", uri)
-	}
+	// These variables, all plain text, and no others.
+	cdktest.HasResourceProperties(t, tpl, "AWS::CodeBuild::Project", map[string]any{
+		"Environment": assertions.Match_ObjectLike(&map[string]any{"EnvironmentVariables": []any{
+			variable("CONTAINER_NAME", "PLAINTEXT", testContainer),
+			variable("IMAGE_PLATFORM", "PLAINTEXT", assertions.Match_AnyValue()),
+			variable("REPOSITORY_NAME", "PLAINTEXT", map[string]any{"Ref": repo}),
+			// The repository's URI: <account>.dkr.ecr.<region>.<suffix>/<name>.
+			variable("REPOSITORY_URI", "PLAINTEXT", map[string]any{"Fn::Join": []any{"", []any{
+				arnPart(4), ".dkr.ecr.", arnPart(3), ".", map[string]any{"Ref": "AWS::URLSuffix"}, "/", map[string]any{"Ref": repo},
+			}}}),
+		}}),
+	})
 }
 
 // statements returns every IAM statement of the template's policies.
@@ -189,10 +193,9 @@ func TestGitHubToken(t *testing.T) {
 	})
 
 	t.Run("from Parameter Store when configured", func(t *testing.T) {
-		_, j := withToken.Template(t)
-		v, ok := envVars(t, j)[build.VarGitHubToken]
-		if !ok || v["Type"] != "PARAMETER_STORE" || v["Value"] != testToken {
-			t.Fatalf("GITHUB_TOKEN is %v, want a PARAMETER_STORE variable of %s", v, testToken)
+		tpl, j := withToken.Template(t)
+		if !hasEnv(t, withToken, variable(build.VarGitHubToken, "PARAMETER_STORE", testToken)) {
+			t.Fatalf("want GITHUB_TOKEN, a PARAMETER_STORE variable of %s", testToken)
 		}
 		var readers int
 		for _, s := range statements(j) {
@@ -204,10 +207,11 @@ func TestGitHubToken(t *testing.T) {
 				if a != "ssm:GetParameters" {
 					t.Errorf("%s granted, want only ssm:GetParameters", a)
 				}
-				resource, _ := json.Marshal(s["Resource"])
-				if strings.HasPrefix(string(resource), "[") || !strings.Contains(string(resource), `:parameter`+testToken+`"`) {
-					t.Errorf("ssm:GetParameters on %s, want exactly the parameter %s", resource, testToken)
-				}
+				cdktest.Matches(t, "ssm:GetParameters on exactly the parameter "+testToken, s["Resource"],
+					assertions.Match_Exact(&map[string]any{"Fn::Join": []any{"", []any{
+						"arn:", map[string]any{"Ref": "AWS::Partition"}, ":ssm:", map[string]any{"Ref": "AWS::Region"}, ":",
+						map[string]any{"Ref": "AWS::AccountId"}, ":parameter" + testToken,
+					}}}))
 			}
 		}
 		if readers == 0 {
@@ -215,16 +219,15 @@ func TestGitHubToken(t *testing.T) {
 		}
 		// The SecureString is encrypted with the pipeline key.
 		key := logicalID(t, j, "AWS::KMS::Key")
-		decrypt := false
-		for _, s := range statements(j) {
-			res, _ := json.Marshal(s["Resource"])
-			for _, a := range actions(s) {
-				if a == "kms:Decrypt" && strings.Contains(string(res), key) {
-					decrypt = true
-				}
-			}
-		}
-		if !decrypt {
+		if !cdktest.HasResourceProperties(t, tpl, "AWS::IAM::Policy", map[string]any{
+			"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+				assertions.Match_ObjectLike(&map[string]any{
+					"Action":   assertions.Match_ArrayWith(&[]any{"kms:Decrypt"}),
+					"Effect":   "Allow",
+					"Resource": map[string]any{"Fn::GetAtt": []any{key, "Arn"}},
+				}),
+			})}),
+		}) {
 			t.Error("the build cannot decrypt the token with the pipeline key")
 		}
 	})
@@ -327,26 +330,25 @@ func TestPlatform(t *testing.T) {
 		{plain, "LINUX_CONTAINER", "aws/codebuild/standard:7.0", "BUILD_GENERAL1_SMALL", "linux/amd64"},
 		{withToken, "ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0", "BUILD_GENERAL1_SMALL", "linux/arm64"},
 	} {
-		tpl, j := tc.fixture.Template(t)
-		tpl.HasResourceProperties(jsii.String("AWS::CodeBuild::Project"), map[string]any{
+		tpl, _ := tc.fixture.Template(t)
+		cdktest.HasResourceProperties(t, tpl, "AWS::CodeBuild::Project", map[string]any{
 			"Environment": assertions.Match_ObjectLike(&map[string]any{
 				"Type": tc.typ, "Image": tc.image, "ComputeType": tc.compute, "PrivilegedMode": true,
 			}),
 		})
-		if got := envVars(t, j)["IMAGE_PLATFORM"]["Value"]; got != tc.platform {
-			t.Errorf("IMAGE_PLATFORM=%v, want %s", got, tc.platform)
+		if !hasEnv(t, tc.fixture, assertions.Match_ObjectLike(&map[string]any{"Name": "IMAGE_PLATFORM", "Value": tc.platform})) {
+			t.Errorf("want IMAGE_PLATFORM=%s", tc.platform)
 		}
 	}
 }
 
 func TestContainerNames(t *testing.T) {
 	_, j := withToken.Template(t)
-	vars := envVars(t, j)
-	if got := vars["CONTAINER_NAME"]["Value"]; got != testContainer {
-		t.Errorf("CONTAINER_NAME=%v, want the first of ContainerNames, %s", got, testContainer)
+	if !hasEnv(t, withToken, assertions.Match_ObjectLike(&map[string]any{"Name": "CONTAINER_NAME", "Value": testContainer})) {
+		t.Errorf("want CONTAINER_NAME the first of ContainerNames, %s", testContainer)
 	}
-	if got := vars["CONTAINER_NAMES"]["Value"]; got != testContainer+" worker" {
-		t.Errorf("CONTAINER_NAMES=%v, want each name once: %q", got, testContainer+" worker")
+	if !hasEnv(t, withToken, assertions.Match_ObjectLike(&map[string]any{"Name": "CONTAINER_NAMES", "Value": testContainer + " worker"})) {
+		t.Errorf("want CONTAINER_NAMES each name once: %q", testContainer+" worker")
 	}
 	want := []string{build.OutputFile, "imagedefinitions-" + testContainer + ".json", "imagedefinitions-worker.json"}
 	if got := buildspec(t, j).Artifacts.Files; !reflect.DeepEqual(got, want) {
@@ -355,8 +357,12 @@ func TestContainerNames(t *testing.T) {
 	if got := build.DefinitionsFile("worker"); got != "imagedefinitions-worker.json" {
 		t.Errorf("DefinitionsFile(worker) = %s", got)
 	}
-	_, plainJSON := plain.Template(t)
-	if _, ok := envVars(t, plainJSON)["CONTAINER_NAMES"]; ok {
+	plainTpl, _ := plain.Template(t)
+	if !cdktest.ResourcePropertiesCountIs(t, plainTpl, "AWS::CodeBuild::Project", map[string]any{
+		"Environment": assertions.Match_ObjectLike(&map[string]any{"EnvironmentVariables": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{"Name": "CONTAINER_NAMES"}),
+		})}),
+	}, 0) {
 		t.Error("CONTAINER_NAMES set although no ContainerNames were given")
 	}
 }

@@ -3,12 +3,14 @@ package dashboard_test
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscodepipeline"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
@@ -404,15 +406,16 @@ func TestExecutionOutcomesFromEvents(t *testing.T) {
 			continue
 		}
 		props := r["Properties"].(map[string]any)
-		pattern := props["EventPattern"].(map[string]any)
-		if cdktest.JSON(pattern["source"]) != `["aws.codepipeline"]` ||
-			cdktest.JSON(pattern["detail-type"]) != `["CodePipeline Pipeline Execution State Change"]` ||
-			cdktest.JSON(pattern["resources"]) != `["`+pipelineArn+`"]` {
-			t.Errorf("rule %s matches %s, want the pipeline's execution state changes", id, cdktest.JSON(pattern))
-		}
-		if _, ok := props["Targets"]; ok {
-			t.Errorf("rule %s has targets; it only counts", id)
-		}
+		// The pipeline's execution state changes; no targets: it only counts.
+		cdktest.Matches(t, "rule "+id, props, assertions.Match_ObjectLike(&map[string]any{
+			"EventPattern": assertions.Match_ObjectLike(&map[string]any{
+				"source":      assertions.Match_Exact(&[]any{"aws.codepipeline"}),
+				"detail-type": assertions.Match_Exact(&[]any{"CodePipeline Pipeline Execution State Change"}),
+				"resources":   assertions.Match_Exact(&[]any{pipelineArn}),
+			}),
+			"Targets": assertions.Match_Absent(),
+		}))
+		pattern, _ := props["EventPattern"].(map[string]any)
 		rules[id] = cdktest.JSON(pattern["detail"])
 	}
 	var states []string
@@ -443,6 +446,20 @@ func alarm(t *testing.T, name string) map[string]any {
 	return nil
 }
 
+// hasAlarm checks that the alarm called name has props; why says what
+// breaks otherwise. The alarm is found by name first, so that a mismatch
+// shows that alarm and no other.
+func hasAlarm(t *testing.T, name string, props map[string]any, why string) {
+	t.Helper()
+	cdktest.Matches(t, "alarm "+name+": "+why, alarm(t, name), assertions.Match_ObjectLike(&props))
+}
+
+// toTopic matches the alarm actions of a topic whose logical ID starts with
+// prefix.
+func toTopic(prefix string) any {
+	return []any{map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^" + prefix))}}
+}
+
 func TestFailedDeploymentAlarms(t *testing.T) {
 	tests := []struct {
 		name, env, service, topic string
@@ -455,30 +472,20 @@ func TestFailedDeploymentAlarms(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a := alarm(t, tc.name)
-			want := map[string]any{
+			hasAlarm(t, tc.name, map[string]any{
 				"Namespace": delivery.Namespace, "MetricName": delivery.MetricConsecutiveFailedDeployments,
-				"Statistic": "Maximum", "Period": 300.0, "Threshold": tc.threshold, "EvaluationPeriods": 1.0,
+				"Statistic": "Maximum", "Period": 300, "Threshold": tc.threshold, "EvaluationPeriods": 1,
 				"ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "ignore",
-			}
-			for k, v := range want {
-				if a[k] != v {
-					t.Errorf("%s = %v, want %v", k, a[k], v)
-				}
-			}
-			if got := cdktest.JSON(a["Dimensions"]); got != `[{"Name":"Environment","Value":"`+tc.env+`"},{"Name":"Pipeline","Value":"`+tc.service+`"}]` {
-				t.Errorf("dimensions %s", got)
-			}
-			for _, actions := range []string{"AlarmActions", "OKActions"} {
-				if got := cdktest.JSON(a[actions]); !strings.HasPrefix(got, `[{"Ref":"`+tc.topic) {
-					t.Errorf("%s %s, want the pipeline's topic", actions, got)
-				}
-			}
-			desc, _ := a["AlarmDescription"].(string)
+				"Dimensions": assertions.Match_Exact(&[]any{
+					map[string]any{"Name": "Environment", "Value": tc.env},
+					map[string]any{"Name": "Pipeline", "Value": tc.service},
+				}),
+			}, fmt.Sprintf("want the environment's consecutive failed deployments, %g or more in one period, no data ignored", tc.threshold))
+			hasAlarm(t, tc.name, map[string]any{"AlarmActions": toTopic(tc.topic), "OKActions": toTopic(tc.topic)},
+				"want alarm and OK actions on the pipeline's topic")
 			for _, want := range []string{fmt.Sprintf("%g or more deployments in a row failed in %s", tc.threshold, tc.env), "next DEPLOYED", "cmd/history"} {
-				if !strings.Contains(desc, want) {
-					t.Errorf("description %q does not say %q", desc, want)
-				}
+				hasAlarm(t, tc.name, map[string]any{"AlarmDescription": assertions.Match_StringLikeRegexp(jsii.String(regexp.QuoteMeta(want)))},
+					fmt.Sprintf("the description does not say %q", want))
 			}
 		})
 	}
@@ -486,65 +493,47 @@ func TestFailedDeploymentAlarms(t *testing.T) {
 
 func TestValidatorErrorsAlarm(t *testing.T) {
 	tests := []struct {
-		name, topic     string
-		envs            []string
-		threshold, secs float64
-		window          string
+		name, topic, service string
+		envs                 []string
+		threshold, secs      float64
+		window               string
 	}{
-		{"cicd-orders-validator-errors", "OrdersTopic", orders.Environments, 1, 300, "5 minutes"},
-		{"cicd-pipeline-dev-validator-errors", "FlatTopic", flat.Environments, 4, 900, "15 minutes"},
+		{"cicd-orders-validator-errors", "OrdersTopic", orders.Service, orders.Environments, 1, 300, "5 minutes"},
+		{"cicd-pipeline-dev-validator-errors", "FlatTopic", flat.Service, flat.Environments, 4, 900, "15 minutes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a := alarm(t, tc.name)
-			if a["Threshold"] != tc.threshold || a["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" ||
-				a["EvaluationPeriods"] != 1.0 || a["TreatMissingData"] != "notBreaching" {
-				t.Errorf("alarm %s: want %g or more in one period, no data is no error", cdktest.JSON(a), tc.threshold)
-			}
-			var queries []struct {
-				ID         string `json:"Id"`
-				Expression string
-				ReturnData bool
-				MetricStat *struct {
-					Metric struct {
-						MetricName string
-						Dimensions []struct{ Name, Value string }
-					}
-					Period float64
-					Stat   string
-				}
-			}
-			metrics := cdktest.JSON(a["Metrics"])
-			if err := json.Unmarshal([]byte(metrics), &queries); err != nil {
-				t.Fatal(err)
-			}
-			var ids, got []string
+			hasAlarm(t, tc.name, map[string]any{
+				"Threshold": tc.threshold, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+				"EvaluationPeriods": 1, "TreatMissingData": "notBreaching",
+			}, fmt.Sprintf("want %g or more in one period, no data is no error", tc.threshold))
+			// The sum of each environment's errors, the only query returned.
+			var ids []string
+			var reads []any
 			for i, env := range tc.envs {
-				ids = append(ids, fmt.Sprintf("e%d", i))
-				got = append(got, fmt.Sprintf("e%d ValidatorErrors Environment=%s Sum %g", i, env, tc.secs))
+				id := fmt.Sprintf("e%d", i)
+				ids = append(ids, id)
+				reads = append(reads, assertions.Match_ObjectLike(&map[string]any{
+					"Id": id, "ReturnData": false,
+					"MetricStat": assertions.Match_ObjectLike(&map[string]any{
+						"Metric": assertions.Match_ObjectLike(&map[string]any{
+							"MetricName": delivery.MetricValidatorErrors,
+							"Dimensions": assertions.Match_Exact(&[]any{
+								map[string]any{"Name": "Environment", "Value": env},
+								map[string]any{"Name": "Pipeline", "Value": tc.service},
+							}),
+						}),
+						"Stat": "Sum", "Period": tc.secs,
+					}),
+				}))
 			}
-			var read []string
-			returned := ""
-			for _, q := range queries {
-				if q.ReturnData {
-					returned = q.Expression
-				}
-				if s := q.MetricStat; s != nil {
-					read = append(read, fmt.Sprintf("%s %s %s=%s %s %g", q.ID, s.Metric.MetricName,
-						s.Metric.Dimensions[0].Name, s.Metric.Dimensions[0].Value, s.Stat, s.Period))
-				}
-			}
-			if strings.Join(read, "; ") != strings.Join(got, "; ") {
-				t.Errorf("alarm reads %v, want %v", read, got)
-			}
-			if want := "SUM([" + strings.Join(ids, ",") + "])"; returned != want {
-				t.Errorf("alarm evaluates %q, want %q: %s", returned, want, metrics)
-			}
-			if got := cdktest.JSON(a["AlarmActions"]); !strings.HasPrefix(got, `[{"Ref":"`+tc.topic) {
-				t.Errorf("actions %s, want the topic", got)
-			}
-			if desc, _ := a["AlarmDescription"].(string); !strings.Contains(desc, "within "+tc.window) || !strings.Contains(desc, "retry the stage") {
-				t.Errorf("description %q", desc)
+			sum := assertions.Match_ObjectLike(&map[string]any{"Expression": "SUM([" + strings.Join(ids, ",") + "])", "ReturnData": true})
+			hasAlarm(t, tc.name, map[string]any{"Metrics": append([]any{sum}, reads...)},
+				fmt.Sprintf("want it to evaluate SUM(%s) of each environment's ValidatorErrors over %g s", strings.Join(ids, ","), tc.secs))
+			hasAlarm(t, tc.name, map[string]any{"AlarmActions": toTopic(tc.topic)}, "want the topic")
+			for _, want := range []string{"within " + tc.window, "retry the stage"} {
+				hasAlarm(t, tc.name, map[string]any{"AlarmDescription": assertions.Match_StringLikeRegexp(jsii.String(regexp.QuoteMeta(want)))},
+					fmt.Sprintf("the description does not say %q", want))
 			}
 		})
 	}
@@ -553,24 +542,39 @@ func TestValidatorErrorsAlarm(t *testing.T) {
 // TestAlarmsReachTheTopic: CloudWatch may publish this construct's alarms
 // (by name) to the topic and use the topic's key.
 func TestAlarmsReachTheTopic(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	var policy string
-	for _, p := range cdktest.Resources(tpl, "AWS::SNS::TopicPolicy") {
-		props := p["Properties"].(map[string]any)
-		if strings.HasPrefix(cdktest.JSON(props["Topics"]), `[{"Ref":"OrdersTopic`) {
-			policy = cdktest.JSON(props["PolicyDocument"])
-		}
+	tpl, _ := fixture.Template(t)
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::SNS::TopicPolicy", map[string]any{
+		"Topics": []any{map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^OrdersTopic"))}},
+		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{
+				"Action": "sns:Publish",
+				"Condition": assertions.Match_Exact(&map[string]any{
+					"ArnLike": map[string]any{"aws:SourceArn": map[string]any{"Fn::Join": []any{"", []any{
+						"arn:", map[string]any{"Ref": "AWS::Partition"}, ":cloudwatch:", map[string]any{"Ref": "AWS::Region"}, ":",
+						map[string]any{"Ref": "AWS::AccountId"}, ":alarm:cicd-orders-*",
+					}}}},
+					"StringEquals": map[string]any{"aws:SourceAccount": map[string]any{"Ref": "AWS::AccountId"}},
+				}),
+				"Effect":    "Allow",
+				"Principal": assertions.Match_Exact(&map[string]any{"Service": "cloudwatch.amazonaws.com"}),
+			}),
+		})}),
+	}) {
+		t.Error("CloudWatch may not publish the alarms of cicd-orders, by name, to its topic")
 	}
-	for _, want := range []string{
-		`"Action":"sns:Publish","Condition":{"ArnLike":{"aws:SourceArn":{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":cloudwatch:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":alarm:cicd-orders-*"]]}},"StringEquals":{"aws:SourceAccount":{"Ref":"AWS::AccountId"}}},"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"}`,
-	} {
-		if !strings.Contains(policy, want) {
-			t.Errorf("topic policy lacks %s:\n%s", want, policy)
-		}
-	}
-	key := cdktest.JSON(cdktest.Properties(t, tpl, "AWS::KMS::Key")["KeyPolicy"])
-	if !strings.Contains(key, `{"Action":["kms:Decrypt","kms:GenerateDataKey*"],"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Resource":"*","Sid":"CloudWatchAlarmsUseKeyForTopic"}`) {
-		t.Errorf("CloudWatch cannot publish to the encrypted topic; key policy:\n%s", key)
+	cdktest.ResourceCountIs(t, tpl, "AWS::KMS::Key", 1)
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::KMS::Key", map[string]any{
+		"KeyPolicy": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_Exact(&map[string]any{
+				"Action":    []any{"kms:Decrypt", "kms:GenerateDataKey*"},
+				"Effect":    "Allow",
+				"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
+				"Resource":  "*",
+				"Sid":       "CloudWatchAlarmsUseKeyForTopic",
+			}),
+		})}),
+	}) {
+		t.Error("CloudWatch cannot publish to the encrypted topic")
 	}
 }
 
@@ -635,16 +639,17 @@ func isHash(s string) bool {
 // TestLintWaiverIsTheDashboardsOnly: cfn-lint skips E3002 (its schema
 // lacks a dashboard's Tags) on the dashboard alone, and nothing else.
 func TestLintWaiverIsTheDashboardsOnly(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	for typ, want := range map[string]string{
-		"AWS::CloudWatch::Dashboard": `{"config":{"ignore_checks":["E3002"]}}`,
-		"AWS::CloudWatch::Alarm":     "null",
-		"AWS::Events::Rule":          "null",
-	} {
-		for id, r := range cdktest.Resources(tpl, typ) {
-			meta, _ := r["Metadata"].(map[string]any)
-			if got := cdktest.JSON(meta["cfn-lint"]); got != want {
-				t.Errorf("%s cfn-lint metadata %s, want %s", id, got, want)
+	tpl, j := fixture.Template(t)
+	cdktest.AllResources(t, tpl, "AWS::CloudWatch::Dashboard", map[string]any{
+		"Metadata": assertions.Match_ObjectLike(&map[string]any{
+			"cfn-lint": assertions.Match_Exact(&map[string]any{"config": map[string]any{"ignore_checks": []any{"E3002"}}}),
+		}),
+	})
+	// No waiver anywhere else (a resource may have no Metadata at all).
+	for _, typ := range []string{"AWS::CloudWatch::Alarm", "AWS::Events::Rule"} {
+		for id, r := range cdktest.Resources(j, typ) {
+			if meta, _ := r["Metadata"].(map[string]any); meta["cfn-lint"] != nil {
+				t.Errorf("%s cfn-lint metadata %s, want none", id, cdktest.JSON(meta["cfn-lint"]))
 			}
 		}
 	}
@@ -652,11 +657,10 @@ func TestLintWaiverIsTheDashboardsOnly(t *testing.T) {
 
 func TestURL(t *testing.T) {
 	fixture.Template(t)
-	got := cdktest.JSON(awscdk.Stack_Of(ordersDashboard.Construct).Resolve(ordersDashboard.URL()))
-	want := `{"Fn::Join":["",["https://console.aws.amazon.com/cloudwatch/home?region=",{"Ref":"AWS::Region"},"#dashboards:name=cicd-orders"]]}`
-	if got != want {
-		t.Errorf("URL %s, want %s", got, want)
-	}
+	cdktest.Matches(t, "URL", awscdk.Stack_Of(ordersDashboard.Construct).Resolve(ordersDashboard.URL()),
+		assertions.Match_Exact(&map[string]any{"Fn::Join": []any{"", []any{
+			"https://console.aws.amazon.com/cloudwatch/home?region=", map[string]any{"Ref": "AWS::Region"}, "#dashboards:name=cicd-orders",
+		}}}))
 }
 
 func TestBadPropsPanicWithOneLine(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 
 	"cicd/constructs/encryption"
 	"cicd/internal/cdktest"
@@ -21,29 +22,15 @@ var fixture = cdktest.NewFixture("encryption", nil, func(stack awscdk.Stack) {
 })
 
 func TestKeyIsRotatedAndRetained(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	keys := cdktest.Resources(tpl, "AWS::KMS::Key")
-	if len(keys) != 1 {
-		t.Fatalf("want one key, found %d", len(keys))
-	}
-	for id, key := range keys {
-		props := key["Properties"].(map[string]any)
-		if props["EnableKeyRotation"] != true {
-			t.Errorf("%s: key rotation is off", id)
-		}
-		if props["PendingWindowInDays"] != 30.0 {
-			t.Errorf("%s: pending window %v days, want 30", id, props["PendingWindowInDays"])
-		}
-		for _, policy := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
-			if key[policy] != "Retain" {
-				t.Errorf("%s: %s %v, want Retain: deleting the stack must not destroy data encrypted with the key", id, policy, key[policy])
-			}
-		}
-	}
-	alias := cdktest.Properties(t, tpl, "AWS::KMS::Alias")
-	if alias["AliasName"] != "alias/cicd-pipeline-test" {
-		t.Errorf("alias %v, want alias/cicd-pipeline-test", alias["AliasName"])
-	}
+	tpl, _ := fixture.Template(t)
+	cdktest.ResourceCountIs(t, tpl, "AWS::KMS::Key", 1)
+	cdktest.HasResourceProperties(t, tpl, "AWS::KMS::Key", map[string]any{
+		"EnableKeyRotation":   true,
+		"PendingWindowInDays": 30,
+	})
+	cdktest.Retained(t, tpl, "AWS::KMS::Key", "Retain", "deleting the stack destroys data encrypted with the key")
+	cdktest.ResourceCountIs(t, tpl, "AWS::KMS::Alias", 1)
+	cdktest.HasResourceProperties(t, tpl, "AWS::KMS::Alias", map[string]any{"AliasName": "alias/cicd-pipeline-test"})
 }
 
 // statements returns the key policy's statements.
@@ -71,29 +58,45 @@ func TestOnlyTheAccountRootGetsAllActions(t *testing.T) {
 	}
 }
 
+// logGroupArn is the ARN of a log group of the stack's account and region,
+// as the template writes it.
+func logGroupArn(name string) map[string]any {
+	return map[string]any{"Fn::Join": []any{"", []any{
+		"arn:", map[string]any{"Ref": "AWS::Partition"}, ":logs:", map[string]any{"Ref": "AWS::Region"}, ":",
+		map[string]any{"Ref": "AWS::AccountId"}, ":log-group:" + name,
+	}}}
+}
+
 func TestLogsMayUseTheKeyOnlyForThePipelineLogGroups(t *testing.T) {
-	var logs map[string]any
+	tpl, _ := fixture.Template(t)
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::KMS::Key", map[string]any{
+		"KeyPolicy": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{
+				"Sid":    "AllowCloudWatchLogsForPipelineLogGroups",
+				"Effect": "Allow",
+				"Principal": map[string]any{"Service": map[string]any{"Fn::Join": []any{"", []any{
+					"logs.", map[string]any{"Ref": "AWS::Region"}, ".amazonaws.com"}}}},
+				"Condition": map[string]any{"ArnLike": map[string]any{"kms:EncryptionContext:aws:logs:arn": []any{
+					logGroupArn("/aws/codebuild/cicd-pipeline-test"),
+					logGroupArn("/aws/lambda/cicd-pipeline-validator-test"),
+				}}},
+			}),
+		})}),
+	}) {
+		t.Error("without the statement encrypted log groups cannot be created; without its condition any log group in the account could use the key")
+	}
 	for _, s := range statements(t) {
-		if s["Sid"] == "AllowCloudWatchLogsForPipelineLogGroups" {
-			logs = s
+		if s["Sid"] != "AllowCloudWatchLogsForPipelineLogGroups" {
+			continue
 		}
-	}
-	if logs == nil {
-		t.Fatal("no key policy statement for CloudWatch Logs: encrypted log groups cannot be created")
-	}
-	principal, _ := json.Marshal(logs["Principal"])
-	if !strings.Contains(string(principal), "logs.") {
-		t.Errorf("logs statement principal %s, want the logs service principal", principal)
-	}
-	for _, a := range logs["Action"].([]any) {
-		if a == "kms:*" || strings.HasPrefix(a.(string), "kms:Create") || strings.HasPrefix(a.(string), "kms:Put") {
-			t.Errorf("logs statement grants %v, which CloudWatch Logs does not need", a)
+		actions, ok := s["Action"].([]any)
+		if !ok {
+			actions = []any{s["Action"]}
 		}
-	}
-	cond, _ := json.Marshal(logs["Condition"])
-	for _, want := range []string{"kms:EncryptionContext:aws:logs:arn", ":log-group:/aws/codebuild/cicd-pipeline-test", ":log-group:/aws/lambda/cicd-pipeline-validator-test"} {
-		if !strings.Contains(string(cond), want) {
-			t.Errorf("logs statement condition %s lacks %q: any log group in the account could use the key", cond, want)
+		for _, a := range actions {
+			if a, _ := a.(string); a == "kms:*" || strings.HasPrefix(a, "kms:Create") || strings.HasPrefix(a, "kms:Put") {
+				t.Errorf("logs statement grants %v, which CloudWatch Logs does not need", a)
+			}
 		}
 	}
 }

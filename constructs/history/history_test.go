@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/jsii-runtime-go"
@@ -45,18 +46,21 @@ func policy(t *testing.T, prefix string) string {
 }
 
 func TestGrantQueryIndexIsTheIndexOnly(t *testing.T) {
-	got := policy(t, "Reader")
-	for _, want := range []string{
-		`{"Action":"dynamodb:Query","Effect":"Allow","Resource":{"Fn::Join":["",[{"Fn::GetAtt":["DevTable`,
-		`"Arn"]},"/index/environment-timestamp"]]}}`,
-		`{"Action":"kms:Decrypt","Effect":"Allow","Resource":{"Fn::GetAtt":["Key`,
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("reader's policy lacks %s:\n%s", want, got)
-		}
-	}
-	if strings.Count(got, `"Action"`) != 2 {
-		t.Errorf("reader's policy has more than the query on the index and the key's decryption:\n%s", got)
+	tpl, _ := fixture.Template(t)
+	// The query on the index and the key's decryption, nothing more.
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::IAM::Policy", map[string]any{
+		"Roles": []any{map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^Reader"))}},
+		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": []any{
+			assertions.Match_ObjectLike(&map[string]any{"Action": "kms:Decrypt", "Effect": "Allow", "Condition": assertions.Match_Absent(),
+				"Resource": map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^Key")), "Arn"}}}),
+			assertions.Match_ObjectLike(&map[string]any{"Action": "dynamodb:Query", "Effect": "Allow", "Condition": assertions.Match_Absent(),
+				"Resource": map[string]any{"Fn::Join": []any{"", []any{
+					map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^DevTable")), "Arn"}},
+					"/index/environment-timestamp",
+				}}}}),
+		}}),
+	}) {
+		t.Error("the reader's policy must be the query on the environment index and the key's decryption only")
 	}
 }
 
@@ -68,49 +72,45 @@ func TestTableGrantsStayOnTheTable(t *testing.T) {
 	}
 }
 
-func tables(t *testing.T) map[string]map[string]any {
-	t.Helper()
-	_, tpl := fixture.Template(t)
-	out := map[string]map[string]any{}
-	for _, table := range cdktest.Resources(tpl, "AWS::DynamoDB::Table") {
-		out[table["Properties"].(map[string]any)["TableName"].(string)] = table
-	}
-	if len(out) != 2 {
-		t.Fatalf("want two tables, found %d", len(out))
-	}
-	return out
-}
-
 func TestTableShape(t *testing.T) {
-	for name, table := range tables(t) {
-		props := table["Properties"].(map[string]any)
-		if got := cdktest.JSON(props["KeySchema"]); got != `[{"AttributeName":"deploymentId","KeyType":"HASH"},{"AttributeName":"timestamp","KeyType":"RANGE"}]` {
-			t.Errorf("%s: key schema %s", name, got)
-		}
-		// The environment index adds its key attribute; the table's own key
-		// schema above must never change (that would replace the table).
-		if got := cdktest.JSON(props["AttributeDefinitions"]); got != `[{"AttributeName":"deploymentId","AttributeType":"S"},{"AttributeName":"timestamp","AttributeType":"N"},{"AttributeName":"environment","AttributeType":"S"}]` {
-			t.Errorf("%s: attributes %s", name, got)
-		}
-		if got := cdktest.JSON(props["GlobalSecondaryIndexes"]); got != `[{"IndexName":"environment-timestamp","KeySchema":[{"AttributeName":"environment","KeyType":"HASH"},{"AttributeName":"timestamp","KeyType":"RANGE"}],"Projection":{"ProjectionType":"ALL"}}]` {
-			t.Errorf("%s: secondary indexes %s, want the environment index (environment, timestamp), all attributes", name, got)
-		}
-		if props["BillingMode"] != "PAY_PER_REQUEST" {
-			t.Errorf("%s: billing %v, want on-demand", name, props["BillingMode"])
-		}
-		if got := cdktest.JSON(props["PointInTimeRecoverySpecification"]); got != `{"PointInTimeRecoveryEnabled":true}` {
-			t.Errorf("%s: point-in-time recovery %s", name, got)
-		}
-		if got := cdktest.JSON(props["SSESpecification"]); !strings.Contains(got, `"SSEEnabled":true,"SSEType":"KMS"`) || !strings.Contains(got, `"KMSMasterKeyId":{"Fn::GetAtt":["Key`) {
-			t.Errorf("%s: encryption %s, want the stack's KMS key", name, got)
-		}
-		// Retained on delete and replacement; not when the first create rolls
-		// back, where its fixed name would block the retry.
-		if table["DeletionPolicy"] != "RetainExceptOnCreate" || table["UpdateReplacePolicy"] != "Retain" {
-			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want RetainExceptOnCreate and Retain: the deployment history would be lost, or a failed first deploy would block the next",
-				name, table["DeletionPolicy"], table["UpdateReplacePolicy"])
-		}
+	tpl, _ := fixture.Template(t)
+	cdktest.ResourceCountIs(t, tpl, "AWS::DynamoDB::Table", 2)
+	// The environment index adds its key attribute; the table's own key
+	// schema must never change (that would replace the table).
+	if !cdktest.AllResourcesProperties(t, tpl, "AWS::DynamoDB::Table", map[string]any{
+		"KeySchema": assertions.Match_Exact(&[]any{
+			map[string]any{"AttributeName": "deploymentId", "KeyType": "HASH"},
+			map[string]any{"AttributeName": "timestamp", "KeyType": "RANGE"},
+		}),
+		"AttributeDefinitions": assertions.Match_Exact(&[]any{
+			map[string]any{"AttributeName": "deploymentId", "AttributeType": "S"},
+			map[string]any{"AttributeName": "timestamp", "AttributeType": "N"},
+			map[string]any{"AttributeName": "environment", "AttributeType": "S"},
+		}),
+		"GlobalSecondaryIndexes": assertions.Match_Exact(&[]any{map[string]any{
+			"IndexName": "environment-timestamp",
+			"KeySchema": []any{
+				map[string]any{"AttributeName": "environment", "KeyType": "HASH"},
+				map[string]any{"AttributeName": "timestamp", "KeyType": "RANGE"},
+			},
+			"Projection": map[string]any{"ProjectionType": "ALL"},
+		}}),
+	}) {
+		t.Error("want the key (deploymentId, timestamp) and the environment index (environment, timestamp) with all attributes")
 	}
+	cdktest.AllResourcesProperties(t, tpl, "AWS::DynamoDB::Table", map[string]any{
+		"BillingMode":                      "PAY_PER_REQUEST",
+		"PointInTimeRecoverySpecification": assertions.Match_Exact(&map[string]any{"PointInTimeRecoveryEnabled": true}),
+		"SSESpecification": assertions.Match_ObjectLike(&map[string]any{
+			"SSEEnabled":     true,
+			"SSEType":        "KMS",
+			"KMSMasterKeyId": map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^Key")), "Arn"}},
+		}),
+	})
+	// Retained on delete and replacement; not when the first create rolls
+	// back, where its fixed name would block the retry.
+	cdktest.Retained(t, tpl, "AWS::DynamoDB::Table", "RetainExceptOnCreate",
+		"the deployment history would be lost, or a failed first deploy would block the next")
 }
 
 // TestIndexIsTheDeliveryContract: the names the validator and the history
@@ -125,11 +125,8 @@ func TestIndexIsTheDeliveryContract(t *testing.T) {
 }
 
 func TestDeletionProtectionOnlyWhereAsked(t *testing.T) {
-	got := tables(t)
-	if p := got["state-prod"]["Properties"].(map[string]any)["DeletionProtectionEnabled"]; p != true {
-		t.Errorf("prod table deletion protection %v, want true", p)
-	}
-	if p := got["state-dev"]["Properties"].(map[string]any)["DeletionProtectionEnabled"]; p == true {
-		t.Errorf("dev table deletion protection %v, want off", p)
-	}
+	tpl, _ := fixture.Template(t)
+	cdktest.HasResourceProperties(t, tpl, "AWS::DynamoDB::Table", map[string]any{"TableName": "state-prod", "DeletionProtectionEnabled": true})
+	cdktest.HasResourceProperties(t, tpl, "AWS::DynamoDB::Table", map[string]any{"TableName": "state-dev"})
+	cdktest.ResourcePropertiesCountIs(t, tpl, "AWS::DynamoDB::Table", map[string]any{"TableName": "state-dev", "DeletionProtectionEnabled": true}, 0)
 }

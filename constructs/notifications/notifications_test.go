@@ -2,11 +2,14 @@ package notifications_test
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscodebuild"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscodepipeline"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -37,17 +40,17 @@ var fixture = cdktest.NewFixture("notifications", nil, func(stack awscdk.Stack) 
 })
 
 func TestTopicIsEncryptedAndSubscribed(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	topic := cdktest.Properties(t, tpl, "AWS::SNS::Topic")
-	if got := cdktest.JSON(topic["KmsMasterKeyId"]); !strings.Contains(got, `"Fn::GetAtt":["Key`) {
-		t.Errorf("topic key %s, want the stack's KMS key", got)
+	tpl, _ := fixture.Template(t)
+	cdktest.ResourceCountIs(t, tpl, "AWS::SNS::Topic", 1)
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::SNS::Topic", map[string]any{
+		"TopicName":      "notes-test",
+		"KmsMasterKeyId": map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^Key")), "Arn"}},
+	}) {
+		t.Error("want topic notes-test encrypted with the stack's KMS key")
 	}
-	if topic["TopicName"] != "notes-test" {
-		t.Errorf("topic name %v", topic["TopicName"])
-	}
-	sub := cdktest.Properties(t, tpl, "AWS::SNS::Subscription")
-	if sub["Protocol"] != "email" || sub["Endpoint"] != "team@example.com" {
-		t.Errorf("subscription %s, want e-mail to team@example.com", cdktest.JSON(sub))
+	cdktest.ResourceCountIs(t, tpl, "AWS::SNS::Subscription", 1)
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::SNS::Subscription", map[string]any{"Protocol": "email", "Endpoint": "team@example.com"}) {
+		t.Error("want e-mail to team@example.com")
 	}
 }
 
@@ -211,69 +214,84 @@ func TestOnlyThePipelineRulesAndThePublisherMayPublish(t *testing.T) {
 }
 
 func TestEventBridgeMayUseTheKey(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	doc := cdktest.JSON(cdktest.Properties(t, tpl, "AWS::KMS::Key")["KeyPolicy"])
-	if !strings.Contains(doc, `"Action":["kms:Decrypt","kms:GenerateDataKey*"],"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"}`) {
-		t.Errorf("EventBridge cannot publish to the encrypted topic; key policy:\n%s", doc)
+	tpl, _ := fixture.Template(t)
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::KMS::Key", map[string]any{
+		"KeyPolicy": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{
+				"Action":    []any{"kms:Decrypt", "kms:GenerateDataKey*"},
+				"Effect":    "Allow",
+				"Principal": assertions.Match_Exact(&map[string]any{"Service": "events.amazonaws.com"}),
+				"Condition": assertions.Match_Absent(),
+			}),
+		})}),
+	}) {
+		t.Error("EventBridge cannot publish to the encrypted topic")
 	}
 }
 
-// rule returns the rule whose event pattern has detailType.
-func rule(t *testing.T, detailType string) map[string]any {
+// hasRule checks that the rule whose event pattern has detailType matches
+// props; why says what breaks otherwise.
+func hasRule(t *testing.T, detailType string, props map[string]any, why string) {
 	t.Helper()
-	_, tpl := fixture.Template(t)
-	for _, r := range cdktest.Resources(tpl, "AWS::Events::Rule") {
-		props := r["Properties"].(map[string]any)
-		if cdktest.JSON(props["EventPattern"].(map[string]any)["detail-type"]) == `["`+detailType+`"]` {
-			return props
+	tpl, _ := fixture.Template(t)
+	pattern := map[string]any{"detail-type": []any{detailType}}
+	if p, ok := props["EventPattern"].(map[string]any); ok {
+		for k, v := range p {
+			pattern[k] = v
 		}
 	}
-	t.Fatalf("no rule for %s", detailType)
-	return nil
+	all := map[string]any{}
+	for k, v := range props {
+		all[k] = v
+	}
+	all["EventPattern"] = assertions.Match_ObjectLike(&pattern)
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::Events::Rule", all) {
+		t.Errorf("%s rule: %s", detailType, why)
+	}
 }
 
 func TestFailuresAreAnnouncedAsReadableText(t *testing.T) {
 	for _, tc := range []struct {
-		detailType, pattern, text string
+		detailType string
+		detail     any
+		text       string
 	}{
-		{"CodeBuild Build State Change", `"build-status":["FAILED"]`, `"[cicd-pipeline test] Build <detail-build-id> of project <detail-project-name> failed (status <detail-build-status>). Logs: <detail-additional-information-logs-deep-link>"`},
-		{"CodePipeline Pipeline Execution State Change", `"state":["FAILED"]`, `"[cicd-pipeline test] Pipeline <detail-pipeline> execution <detail-execution-id> failed.`},
-		{"CodePipeline Stage Execution State Change", `"detail":{"stage":["Source"],"state":["FAILED"]}`, `"[cicd-pipeline test] The Source stage of pipeline <detail-pipeline> failed (execution <detail-execution-id>): it could not read branch main of repository service-repo.`},
+		{"CodeBuild Build State Change", assertions.Match_ObjectLike(&map[string]any{"build-status": []any{"FAILED"}}), `"[cicd-pipeline test] Build <detail-build-id> of project <detail-project-name> failed (status <detail-build-status>). Logs: <detail-additional-information-logs-deep-link>"`},
+		{"CodePipeline Pipeline Execution State Change", assertions.Match_ObjectLike(&map[string]any{"state": []any{"FAILED"}}), `"[cicd-pipeline test] Pipeline <detail-pipeline> execution <detail-execution-id> failed.`},
+		{"CodePipeline Stage Execution State Change", assertions.Match_Exact(&map[string]any{"stage": []any{"Source"}, "state": []any{"FAILED"}}), `"[cicd-pipeline test] The Source stage of pipeline <detail-pipeline> failed (execution <detail-execution-id>): it could not read branch main of repository service-repo.`},
 	} {
-		props := rule(t, tc.detailType)
-		if p := cdktest.JSON(props["EventPattern"]); !strings.Contains(p, tc.pattern) {
-			t.Errorf("%s rule pattern %s lacks %s", tc.detailType, p, tc.pattern)
-		}
-		targets := props["Targets"].([]any)
-		if len(targets) != 1 {
-			t.Fatalf("%s rule: want one target, got %s", tc.detailType, cdktest.JSON(targets))
-		}
-		target := targets[0].(map[string]any)
-		if cdktest.JSON(target["Arn"]) != `{"Ref":"NotificationsTopicAE679CBD"}` {
-			t.Errorf("%s rule targets %s, want the topic", tc.detailType, cdktest.JSON(target["Arn"]))
-		}
-		if target["RoleArn"] != nil {
-			t.Errorf("%s rule delivers with role %v; SNS targets rely on the topic policy", tc.detailType, target["RoleArn"])
-		}
-		transformer, _ := target["InputTransformer"].(map[string]any)
-		if tmpl, _ := transformer["InputTemplate"].(string); !strings.HasPrefix(tmpl, tc.text) {
-			t.Errorf("%s message template %q\nwant it to start %q", tc.detailType, tmpl, tc.text)
-		}
+		hasRule(t, tc.detailType, map[string]any{"EventPattern": map[string]any{"detail": tc.detail}},
+			"want it to match failures only")
+		// SNS targets rely on the topic policy, not on a role.
+		hasRule(t, tc.detailType, map[string]any{"Targets": []any{assertions.Match_ObjectLike(&map[string]any{
+			"Arn":     assertions.Match_Exact(&map[string]any{"Ref": "NotificationsTopicAE679CBD"}),
+			"RoleArn": assertions.Match_Absent(),
+			"InputTransformer": assertions.Match_ObjectLike(&map[string]any{
+				"InputTemplate": startsWith(tc.text),
+			}),
+		})}}, "want one target, the topic, without a role, and a message that starts "+tc.text)
 	}
+}
+
+// startsWith matches a string that begins with text. The matcher's regular
+// expression is multi-line: ^ alone would match after any newline.
+func startsWith(text string) any {
+	return assertions.Match_StringLikeRegexp(jsii.String(`^(?<![\s\S])` + regexp.QuoteMeta(text)))
 }
 
 // The first run of a new pipeline on an empty repository fails in Source;
 // its message says so and what to push, instead of a bare failure.
 func TestSourceFailureNamesTheFirstRun(t *testing.T) {
-	props := rule(t, "CodePipeline Stage Execution State Change")
-	if got := cdktest.JSON(props["EventPattern"].(map[string]any)["resources"]); got != `["arn:aws:codepipeline:eu-west-1:123456789012:cicd-pipeline-test"]` {
-		t.Errorf("Source failure rule watches %s, want the pipeline only", got)
-	}
-	tmpl := props["Targets"].([]any)[0].(map[string]any)["InputTransformer"].(map[string]any)["InputTemplate"].(string)
+	const detailType = "CodePipeline Stage Execution State Change"
+	hasRule(t, detailType, map[string]any{"EventPattern": map[string]any{
+		"resources": assertions.Match_Exact(&[]any{"arn:aws:codepipeline:eu-west-1:123456789012:cicd-pipeline-test"}),
+	}}, "want it to watch the pipeline only")
 	for _, want := range []string{"expected when the repository is still empty", "runs once when it is created",
 		"Push the service (its Dockerfile at the root) to branch main", "starts again by itself", "PENDING"} {
-		if !strings.Contains(tmpl, want) {
-			t.Errorf("Source failure message lacks %q:\n%s", want, tmpl)
-		}
+		hasRule(t, detailType, map[string]any{"Targets": []any{assertions.Match_ObjectLike(&map[string]any{
+			"InputTransformer": assertions.Match_ObjectLike(&map[string]any{
+				"InputTemplate": assertions.Match_StringLikeRegexp(jsii.String(regexp.QuoteMeta(want))),
+			}),
+		})}}, "the Source failure message lacks "+strconv.Quote(want))
 	}
 }

@@ -1,6 +1,8 @@
 package pipeline_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,172 +87,175 @@ var fixture = cdktest.NewFixture("pipeline", nil, func(stack awscdk.Stack) {
 	pipeline.New(stack, "Multi", multi)
 })
 
-// pipelines returns each pipeline's properties by pipeline name.
-func pipelines(t *testing.T) map[string]map[string]any {
+// hasStage checks that the pipeline called name has a stage whose one action
+// matches action; why says what breaks otherwise.
+func hasStage(t *testing.T, name, stage string, action any, why string) {
 	t.Helper()
-	_, tpl := fixture.Template(t)
-	out := map[string]map[string]any{}
-	for _, p := range cdktest.Resources(tpl, "AWS::CodePipeline::Pipeline") {
-		props := p["Properties"].(map[string]any)
-		out[props["Name"].(string)] = props
+	tpl, _ := fixture.Template(t)
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::CodePipeline::Pipeline", map[string]any{
+		"Name": name,
+		"Stages": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{"Name": stage, "Actions": []any{action}}),
+		}),
+	}) {
+		t.Errorf("%s, stage %s: %s", name, stage, why)
 	}
-	return out
 }
 
-// actions returns the actions of one pipeline by stage name.
-func actions(props map[string]any) map[string][]map[string]any {
-	out := map[string][]map[string]any{}
-	for _, s := range props["Stages"].([]any) {
-		stage := s.(map[string]any)
-		for _, a := range stage["Actions"].([]any) {
-			out[stage["Name"].(string)] = append(out[stage["Name"].(string)], a.(map[string]any))
-		}
-	}
-	return out
+// configuration matches an action whose configuration has props.
+func configuration(props map[string]any) any {
+	return assertions.Match_ObjectLike(&map[string]any{"Configuration": assertions.Match_ObjectLike(&props)})
 }
 
 func TestStagesInOrder(t *testing.T) {
-	got := pipelines(t)
-	for name, want := range map[string]string{
-		"p-codecommit": "Source,Build,Validate,Deploy,Verify",
-		"p-connection": "Source,Build,Validate,Approve,Deploy,Verify",
-		"p-multi":      "Source,Build,Validate,dev,staging,prod",
+	tpl, _ := fixture.Template(t)
+	for name, want := range map[string][]string{
+		"p-codecommit": {"Source", "Build", "Validate", "Deploy", "Verify"},
+		"p-connection": {"Source", "Build", "Validate", "Approve", "Deploy", "Verify"},
+		"p-multi":      {"Source", "Build", "Validate", "dev", "staging", "prod"},
 	} {
-		props, ok := got[name]
-		if !ok {
-			t.Fatalf("no pipeline %s", name)
+		stages := make([]any, len(want))
+		for i, stage := range want {
+			stages[i] = assertions.Match_ObjectLike(&map[string]any{"Name": stage})
 		}
-		var stages []string
-		for _, s := range props["Stages"].([]any) {
-			stages = append(stages, s.(map[string]any)["Name"].(string))
-		}
-		if strings.Join(stages, ",") != want {
-			t.Errorf("%s stages %v, want %s", name, stages, want)
-		}
-		if props["PipelineType"] != "V2" {
-			t.Errorf("%s type %v, want V2", name, props["PipelineType"])
-		}
-		store := cdktest.JSON(props["ArtifactStore"])
-		if !strings.Contains(store, `"Location":{"Ref":"Artifacts`) || !strings.Contains(store, `"EncryptionKey":{"Id":{"Fn::GetAtt":["Key`) {
-			t.Errorf("%s artifact store %s, want the artifact bucket and its key", name, store)
+		if !cdktest.HasResourceProperties(t, tpl, "AWS::CodePipeline::Pipeline", map[string]any{
+			"Name":         name,
+			"PipelineType": "V2",
+			"Stages":       stages,
+			"ArtifactStore": assertions.Match_ObjectLike(&map[string]any{
+				"Location":      map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^Artifacts"))},
+				"EncryptionKey": assertions.Match_ObjectLike(&map[string]any{"Id": map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^Key")), "Arn"}}}),
+			}),
+		}) {
+			t.Errorf("%s: want a V2 pipeline with stages %v in this order, storing its artifacts in the artifact bucket with its key", name, want)
 		}
 	}
+}
+
+// userParameters is what a Lambda action of mode gets: the image the build
+// made, the execution and the commit's time.
+func userParameters(mode, commitTime string) string {
+	return `{"mode":"` + mode + `","imageTag":"#{BuildVariables.IMAGE_TAG}","imageDigest":"#{BuildVariables.IMAGE_DIGEST}",` +
+		`"executionId":"#{codepipeline.PipelineExecutionId}","commitTime":"` + commitTime + `"}`
 }
 
 func TestActionsPassTheImageAlong(t *testing.T) {
-	got := actions(pipelines(t)["p-codecommit"])
-	build := cdktest.JSON(got["Build"][0]["Configuration"])
-	if !strings.Contains(build, `\"name\":\"COMMIT_ID\",\"type\":\"PLAINTEXT\",\"value\":\"#{SourceVariables.CommitId}\"`) {
-		t.Errorf("build action configuration %s, want COMMIT_ID from the source action", build)
-	}
-	if got["Build"][0]["Namespace"] != pipeline.BuildNamespace {
-		t.Errorf("build namespace %v, want %s", got["Build"][0]["Namespace"], pipeline.BuildNamespace)
-	}
+	hasStage(t, "p-codecommit", "Build", assertions.Match_ObjectLike(&map[string]any{
+		"Namespace": pipeline.BuildNamespace,
+		"Configuration": assertions.Match_ObjectLike(&map[string]any{
+			"EnvironmentVariables": assertions.Match_SerializedJson(assertions.Match_ArrayWith(&[]any{
+				map[string]any{"name": "COMMIT_ID", "type": "PLAINTEXT", "value": "#{SourceVariables.CommitId}"},
+			})),
+		}),
+	}), "want the build in namespace "+pipeline.BuildNamespace+", given COMMIT_ID from the source action")
 	for stage, mode := range map[string]string{"Validate": "gate", "Verify": "verify"} {
-		params := got[stage][0]["Configuration"].(map[string]any)["UserParameters"]
-		want := `{"mode":"` + mode + `","imageTag":"#{BuildVariables.IMAGE_TAG}","imageDigest":"#{BuildVariables.IMAGE_DIGEST}",` +
-			`"executionId":"#{codepipeline.PipelineExecutionId}","commitTime":"#{SourceVariables.CommitterDate}"}`
-		if params != want {
-			t.Errorf("%s user parameters %v, want %s", stage, params, want)
-		}
+		hasStage(t, "p-codecommit", stage, configuration(map[string]any{
+			"UserParameters": userParameters(mode, "#{SourceVariables.CommitterDate}"),
+		}), "want the "+mode+" given the built image, the execution and the commit's time")
 	}
 	// A connection has no committer date: the author date is the commit's time.
-	conn := actions(pipelines(t)["p-connection"])["Validate"][0]["Configuration"].(map[string]any)["UserParameters"].(string)
-	if !strings.Contains(conn, `"commitTime":"#{SourceVariables.AuthorDate}"`) {
-		t.Errorf("connection gate parameters %s, want the author date as the commit time", conn)
-	}
-	deploy := cdktest.JSON(got["Deploy"][0]["Configuration"])
-	if deploy != `{"ClusterName":"production-cluster","DeploymentTimeout":20,"ServiceName":"web"}` {
-		t.Errorf("deploy configuration %s, want the service and a 20-minute timeout", deploy)
-	}
-	if got := cdktest.JSON(actions(pipelines(t)["p-connection"])["Deploy"][0]["Configuration"]); !strings.Contains(got, `"DeploymentTimeout":10`) {
-		t.Errorf("deploy configuration %s, want the configured 10-minute timeout", got)
-	}
+	hasStage(t, "p-connection", "Validate", configuration(map[string]any{
+		"UserParameters": assertions.Match_SerializedJson(assertions.Match_ObjectLike(&map[string]any{"commitTime": "#{SourceVariables.AuthorDate}"})),
+	}), "want the author date as the commit time")
+	hasStage(t, "p-codecommit", "Deploy", assertions.Match_ObjectLike(&map[string]any{
+		"Configuration": assertions.Match_Exact(&map[string]any{"ClusterName": "production-cluster", "DeploymentTimeout": 20, "ServiceName": "web"}),
+	}), "want the service and a 20-minute timeout")
+	hasStage(t, "p-connection", "Deploy", configuration(map[string]any{"DeploymentTimeout": 10}),
+		"want the configured 10-minute timeout")
 }
 
 func TestCodeCommitSource(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	repos := cdktest.Resources(tpl, "AWS::CodeCommit::Repository")
-	if len(repos) != 2 {
-		t.Fatalf("want one repository per CodeCommit pipeline (2), found %d", len(repos))
+	tpl, _ := fixture.Template(t)
+	if !cdktest.ResourceCountIs(t, tpl, "AWS::CodeCommit::Repository", 2) {
+		t.Error("want one repository per CodeCommit pipeline")
 	}
-	for id, repo := range repos {
-		// Retained on delete and replacement (it holds the source), not when
-		// the first create rolls back: that would block every retry.
-		if repo["DeletionPolicy"] != "RetainExceptOnCreate" || repo["UpdateReplacePolicy"] != "Retain" {
-			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want RetainExceptOnCreate and Retain",
-				id, repo["DeletionPolicy"], repo["UpdateReplacePolicy"])
-		}
-	}
-	source := cdktest.JSON(actions(pipelines(t)["p-codecommit"])["Source"][0]["Configuration"])
-	if !strings.Contains(source, `"BranchName":"main"`) || !strings.Contains(source, `"PollForSourceChanges":false`) {
-		t.Errorf("source configuration %s, want branch main triggered by events", source)
-	}
-	rules := 0
-	for id, r := range cdktest.Resources(tpl, "AWS::Events::Rule") {
-		pattern := r["Properties"].(map[string]any)["EventPattern"].(map[string]any)
-		if cdktest.JSON(pattern["source"]) != `["aws.codecommit"]` {
-			continue
-		}
-		rules++
-		// A tag named main must not start the pipeline: branches only.
-		want := `{"event":["referenceCreated","referenceUpdated"],"referenceName":["main"],"referenceType":["branch"]}`
-		if got := cdktest.JSON(pattern["detail"]); got != want {
-			t.Errorf("%s matches %s, want %s", id, got, want)
-		}
-	}
-	if rules != 2 {
-		t.Errorf("%d CodeCommit rules, want one per CodeCommit pipeline (2) that starts it on a push to main", rules)
+	// Retained on delete and replacement (it holds the source), not when
+	// the first create rolls back: that would block every retry.
+	cdktest.Retained(t, tpl, "AWS::CodeCommit::Repository", "RetainExceptOnCreate",
+		"the source would be lost, or a failed first create would block every retry")
+	hasStage(t, "p-codecommit", "Source", configuration(map[string]any{"BranchName": "main", "PollForSourceChanges": false}),
+		"want branch main, triggered by events")
+	// One rule per CodeCommit pipeline starts it on a push to main; a tag
+	// named main must not start the pipeline: branches only.
+	codecommit := map[string]any{"EventPattern": assertions.Match_ObjectLike(&map[string]any{"source": []any{"aws.codecommit"}})}
+	pushToMain := map[string]any{"EventPattern": assertions.Match_ObjectLike(&map[string]any{
+		"source": []any{"aws.codecommit"},
+		"detail": assertions.Match_Exact(&map[string]any{
+			"event": []any{"referenceCreated", "referenceUpdated"}, "referenceName": []any{"main"}, "referenceType": []any{"branch"},
+		}),
+	})}
+	cdktest.ResourcePropertiesCountIs(t, tpl, "AWS::Events::Rule", codecommit, 2)
+	if !cdktest.ResourcePropertiesCountIs(t, tpl, "AWS::Events::Rule", pushToMain, 2) {
+		t.Error("want each CodeCommit rule to match a created or updated branch main, and no tag")
 	}
 }
 
 func TestConnectionSource(t *testing.T) {
+	tpl, j := fixture.Template(t)
 	for name, arn := range map[string]string{"p-connection": connectionArn, "p-legacy": legacyArn} {
-		props := pipelines(t)[name]
-		triggers := cdktest.JSON(props["Triggers"])
-		if triggers != `[{"GitConfiguration":{"Push":[{"Branches":{"Includes":["release"]}}],"SourceActionName":"Checkout"},"ProviderType":"CodeStarSourceConnection"}]` {
-			t.Errorf("%s triggers %s, want a push trigger on release", name, triggers)
+		if !cdktest.HasResourceProperties(t, tpl, "AWS::CodePipeline::Pipeline", map[string]any{
+			"Name": name,
+			"Triggers": assertions.Match_Exact(&[]any{map[string]any{
+				"GitConfiguration": map[string]any{
+					"Push":             []any{map[string]any{"Branches": map[string]any{"Includes": []any{"release"}}}},
+					"SourceActionName": "Checkout",
+				},
+				"ProviderType": "CodeStarSourceConnection",
+			}}),
+		}) {
+			t.Errorf("%s: want one push trigger, on release", name)
 		}
-		source := cdktest.JSON(actions(props)["Source"][0]["Configuration"])
-		if !strings.Contains(source, `"ConnectionArn":"`+arn+`"`) || !strings.Contains(source, `"FullRepositoryId":"octo-org/service"`) {
-			t.Errorf("%s source %s", name, source)
+		hasStage(t, name, "Source", configuration(map[string]any{"ConnectionArn": arn, "FullRepositoryId": "octo-org/service"}),
+			"want the connection and octo-org/service")
+	}
+
+	// CDK's source action always adds codestar-connections:UseConnection;
+	// the grant holds it next to the prefix of the ARN, on the connection.
+	for prefix, want := range map[string]struct {
+		action any
+		arn    string
+	}{
+		"Connection": {[]any{"codeconnections:UseConnection", "codestar-connections:UseConnection"}, connectionArn},
+		"Legacy":     {"codestar-connections:UseConnection", legacyArn},
+	} {
+		if !cdktest.HasResourceProperties(t, tpl, "AWS::IAM::Policy", map[string]any{
+			"Roles": []any{map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^" + prefix + "SourceRole"))}},
+			"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+				assertions.Match_ObjectLike(&map[string]any{"Action": want.action, "Effect": "Allow", "Resource": want.arn}),
+			})}),
+		}) {
+			t.Errorf("the %s source role is not granted %v on %s only", prefix, want.action, want.arn)
 		}
 	}
-	_, tpl := fixture.Template(t)
-	want := map[string]string{"Connection": "codeconnections:UseConnection", "Legacy": "codestar-connections:UseConnection"}
+	// No statement of a source role grants UseConnection next to another
+	// action, or on another resource.
 	arns := map[string]string{"Connection": connectionArn, "Legacy": legacyArn}
-	for id, policy := range cdktest.Resources(tpl, "AWS::IAM::Policy") {
-		for prefix, action := range want {
+	for id, policy := range cdktest.Resources(j, "AWS::IAM::Policy") {
+		for prefix, arn := range arns {
 			if !strings.HasPrefix(id, prefix+"SourceRole") {
 				continue
 			}
 			for _, s := range policy["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
 				st := s.(map[string]any)
-				if !strings.Contains(cdktest.JSON(st["Action"]), "UseConnection") {
+				granted := stringList(st["Action"])
+				if !slices.ContainsFunc(granted, func(a string) bool { return strings.HasSuffix(a, ":UseConnection") }) {
 					continue
 				}
-				// CDK's source action always adds codestar-connections:UseConnection;
-				// the statement may hold it next to the prefix of the ARN, nothing else.
-				granted := cdktest.JSON(st["Action"])
-				for _, a := range strings.Split(strings.Trim(granted, `[]`), ",") {
-					if a != `"codeconnections:UseConnection"` && a != `"codestar-connections:UseConnection"` {
+				for _, a := range granted {
+					if a != "codeconnections:UseConnection" && a != "codestar-connections:UseConnection" {
 						t.Errorf("%s grants %s next to UseConnection", id, a)
 					}
 				}
-				if !strings.Contains(granted, `"`+action+`"`) || st["Resource"] != arns[prefix] {
-					t.Errorf("%s grants %s on %v, want %s on %s only", id, granted, st["Resource"], action, arns[prefix])
+				if st["Resource"] != arn {
+					t.Errorf("%s grants UseConnection on %v, want %s only", id, st["Resource"], arn)
 				}
-				delete(want, prefix)
 			}
 		}
-	}
-	for prefix, action := range want {
-		t.Errorf("the %s source role is not granted %s", prefix, action)
 	}
 
 	// The source role is assumed by the pipeline's role, not by anyone in
 	// the account.
-	roles := cdktest.Resources(tpl, "AWS::IAM::Role")
+	roles := cdktest.Resources(j, "AWS::IAM::Role")
 	for _, prefix := range []string{"Connection", "Legacy"} {
 		var source, pipelineRole string
 		for id := range roles {
@@ -264,12 +269,31 @@ func TestConnectionSource(t *testing.T) {
 		if source == "" || pipelineRole == "" {
 			t.Fatalf("%s: source role %q or pipeline role %q not found", prefix, source, pipelineRole)
 		}
-		trust := cdktest.JSON(roles[source]["Properties"].(map[string]any)["AssumeRolePolicyDocument"])
-		want := `{"Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"AWS":{"Fn::GetAtt":["` + pipelineRole + `","Arn"]}}}],"Version":"2012-10-17"}`
-		if trust != want {
-			t.Errorf("%s trusts %s\nwant only the pipeline role: %s", source, trust, want)
-		}
+		cdktest.Matches(t, source+" trusts only the pipeline role "+pipelineRole,
+			roles[source]["Properties"].(map[string]any)["AssumeRolePolicyDocument"],
+			assertions.Match_Exact(&map[string]any{
+				"Statement": []any{map[string]any{
+					"Action": "sts:AssumeRole", "Effect": "Allow",
+					"Principal": map[string]any{"AWS": map[string]any{"Fn::GetAtt": []any{pipelineRole, "Arn"}}},
+				}},
+				"Version": "2012-10-17",
+			}))
 	}
+}
+
+// stringList is an IAM statement's Action, one action or a list.
+func stringList(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, s := range v {
+			out = append(out, fmt.Sprint(s))
+		}
+		return out
+	}
+	return nil
 }
 
 func TestConnectionService(t *testing.T) {

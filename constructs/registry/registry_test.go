@@ -1,14 +1,12 @@
 package registry_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"slices"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/jsii-runtime-go"
 
@@ -25,32 +23,32 @@ var fixture = cdktest.NewFixture("registry", nil, func(stack awscdk.Stack) {
 })
 
 func TestRepository(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	repos := cdktest.Resources(tpl, "AWS::ECR::Repository")
-	if len(repos) != 1 {
-		t.Fatalf("want one repository, found %d", len(repos))
+	tpl, _ := fixture.Template(t)
+	cdktest.ResourceCountIs(t, tpl, "AWS::ECR::Repository", 1)
+	const typ = "AWS::ECR::Repository"
+	cdktest.HasResourceProperties(t, tpl, typ, map[string]any{"RepositoryName": "cicd-pipeline-test"})
+	if !cdktest.HasResourceProperties(t, tpl, typ, map[string]any{
+		"ImageScanningConfiguration": assertions.Match_Exact(&map[string]any{"ScanOnPush": true}),
+	}) {
+		t.Error("the gate needs a scan of every pushed image")
 	}
-	for id, repo := range repos {
-		props := repo["Properties"].(map[string]any)
-		if props["RepositoryName"] != "cicd-pipeline-test" {
-			t.Errorf("name %v", props["RepositoryName"])
-		}
-		if got, _ := json.Marshal(props["ImageScanningConfiguration"]); string(got) != `{"ScanOnPush":true}` {
-			t.Errorf("scanning %s: the gate needs a scan of every pushed image", got)
-		}
-		if props["ImageTagMutability"] != "IMMUTABLE" {
-			t.Errorf("tag mutability %v: a tag must name one image forever", props["ImageTagMutability"])
-		}
-		if got, _ := json.Marshal(props["EncryptionConfiguration"]); !strings.Contains(string(got), `"EncryptionType":"KMS","KmsKey":{"Fn::GetAtt":["Key`) {
-			t.Errorf("encryption %s, want the stack's KMS key", got)
-		}
-		if repo["DeletionPolicy"] != "RetainExceptOnCreate" || repo["UpdateReplacePolicy"] != "Retain" {
-			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want RetainExceptOnCreate and Retain", id, repo["DeletionPolicy"], repo["UpdateReplacePolicy"])
-		}
-		text := props["LifecyclePolicy"].(map[string]any)["LifecyclePolicyText"].(string)
-		if got := lifecycleRules(t, text); !slices.Equal(got, wantRules) {
-			t.Errorf("lifecycle rules, in priority order:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantRules, "\n"))
-		}
+	if !cdktest.HasResourceProperties(t, tpl, typ, map[string]any{"ImageTagMutability": "IMMUTABLE"}) {
+		t.Error("a tag must name one image forever")
+	}
+	if !cdktest.HasResourceProperties(t, tpl, typ, map[string]any{
+		"EncryptionConfiguration": assertions.Match_ObjectLike(&map[string]any{
+			"EncryptionType": "KMS",
+			"KmsKey":         map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^Key")), "Arn"}},
+		}),
+	}) {
+		t.Error("want the images encrypted with the stack's KMS key")
+	}
+	cdktest.Retained(t, tpl, typ, "RetainExceptOnCreate", "the images would be lost, or a failed first deploy would block the next")
+	if !cdktest.HasResourceProperties(t, tpl, typ, map[string]any{
+		"LifecyclePolicy": map[string]any{"LifecyclePolicyText": assertions.Match_SerializedJson(
+			assertions.Match_ObjectLike(&map[string]any{"rules": wantRules}))},
+	}) {
+		t.Error("want the lifecycle rules in priority order: the images deployed to prod, dev-eu and dev kept, then the last 10 of any tag")
 	}
 }
 
@@ -58,41 +56,28 @@ func TestRepository(t *testing.T) {
 // environment's first (ECR decides an image by the first rule whose tags it
 // matches, and prod's image also carries dev's older tag), then the last 10
 // of any tag. The prefixes end with a dot, so dev's does not take dev-eu's.
-var wantRules = []string{
-	"1 tagged [deployed-prod.] imageCountMoreThan 2 expire",
-	"2 tagged [deployed-dev-eu.] imageCountMoreThan 2 expire",
-	"3 tagged [deployed-dev.] imageCountMoreThan 2 expire",
-	"4 any [] imageCountMoreThan 10 expire",
+var wantRules = []any{
+	deployedRule(1, "prod"),
+	deployedRule(2, "dev-eu"),
+	deployedRule(3, "dev"),
+	assertions.Match_ObjectLike(&map[string]any{
+		"rulePriority": 4,
+		"selection": assertions.Match_ObjectLike(&map[string]any{
+			"tagStatus": "any", "tagPrefixList": assertions.Match_Absent(), "countType": "imageCountMoreThan", "countNumber": 10,
+		}),
+		"action": assertions.Match_ObjectLike(&map[string]any{"type": "expire"}),
+	}),
 }
 
-// lifecycleRules renders a lifecycle policy's rules in priority order, one
-// line each: priority, tag status, prefixes, count, action.
-func lifecycleRules(t *testing.T, text string) []string {
-	t.Helper()
-	var policy struct {
-		Rules []struct {
-			RulePriority int `json:"rulePriority"`
-			Selection    struct {
-				TagStatus     string   `json:"tagStatus"`
-				TagPrefixList []string `json:"tagPrefixList"`
-				CountType     string   `json:"countType"`
-				CountNumber   int      `json:"countNumber"`
-			} `json:"selection"`
-			Action struct {
-				Type string `json:"type"`
-			} `json:"action"`
-		} `json:"rules"`
-	}
-	if err := json.Unmarshal([]byte(text), &policy); err != nil {
-		t.Fatalf("lifecycle policy %q: %v", text, err)
-	}
-	sort.Slice(policy.Rules, func(i, j int) bool { return policy.Rules[i].RulePriority < policy.Rules[j].RulePriority })
-	var out []string
-	for _, r := range policy.Rules {
-		out = append(out, fmt.Sprintf("%d %s %v %s %d %s", r.RulePriority, r.Selection.TagStatus, r.Selection.TagPrefixList,
-			r.Selection.CountType, r.Selection.CountNumber, r.Action.Type))
-	}
-	return out
+// deployedRule keeps the last two images deployed to env.
+func deployedRule(priority int, env string) any {
+	return assertions.Match_ObjectLike(&map[string]any{
+		"rulePriority": priority,
+		"selection": assertions.Match_ObjectLike(&map[string]any{
+			"tagStatus": "tagged", "tagPrefixList": []any{"deployed-" + env + "."}, "countType": "imageCountMoreThan", "countNumber": 2,
+		}),
+		"action": assertions.Match_ObjectLike(&map[string]any{"type": "expire"}),
+	})
 }
 
 func TestDeployedTagPrefix(t *testing.T) {

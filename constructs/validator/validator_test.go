@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecr"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
@@ -63,88 +64,97 @@ var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) {
 	})
 }).Bundled()
 
+// like matches a string that starts with prefix, a logical ID the CDK ends
+// with a hash.
+func like(prefix string) any { return assertions.Match_StringLikeRegexp(jsii.String("^" + prefix)) }
+
+// getAtt is the ARN of the resource whose logical ID starts with prefix.
+func getAtt(prefix string) any { return map[string]any{"Fn::GetAtt": []any{like(prefix), "Arn"}} }
+
 func TestFunction(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	fn := cdktest.Properties(t, tpl, "AWS::Lambda::Function")
-	if fn["Runtime"] != "provided.al2023" || cdktest.JSON(fn["Architectures"]) != `["arm64"]` || fn["Handler"] != "bootstrap" {
-		t.Errorf("function runs %v on %v with handler %v, want provided.al2023 on arm64, bootstrap", fn["Runtime"], fn["Architectures"], fn["Handler"])
+	tpl, _ := fixture.Template(t)
+	cdktest.ResourceCountIs(t, tpl, "AWS::Lambda::Function", 1)
+	cdktest.HasResourceProperties(t, tpl, "AWS::Lambda::Function", map[string]any{
+		"Runtime":       "provided.al2023",
+		"Architectures": []any{"arm64"},
+		"Handler":       "bootstrap",
+	})
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::Lambda::Function", map[string]any{
+		"Environment": map[string]any{"Variables": assertions.Match_Exact(&map[string]any{
+			"STATE_TABLE":           map[string]any{"Ref": like("Table")},
+			"ECR_REPOSITORY":        map[string]any{"Ref": like("Repository")},
+			"ECR_REPOSITORY_URI":    map[string]any{"Fn::Join": assertions.Match_AnyValue()},
+			"SNS_TOPIC_ARN":         map[string]any{"Ref": like("Topic")},
+			"SCAN_FAIL_SEVERITY":    "CRITICAL",
+			"SCAN_MAX_WAIT_SECONDS": "900",
+			"ECS_CLUSTER":           "production-cluster",
+			"ECS_SERVICE":           "web",
+			"CONTAINER_NAME":        "app",
+			"ENVIRONMENT":           "test",
+			"PIPELINE_NAME":         "pipeline-test",
+			"SERVICE":               "orders",
+			"UNSCANNED_IMAGES":      "reject",
+		})},
+	}) {
+		t.Error("want these environment variables and no others")
 	}
-	env := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
-	want := map[string]string{
-		"STATE_TABLE":           `{"Ref":"Table`,
-		"ECR_REPOSITORY":        `{"Ref":"Repository`,
-		"ECR_REPOSITORY_URI":    `{"Fn::Join":`,
-		"SNS_TOPIC_ARN":         `{"Ref":"Topic`,
-		"SCAN_FAIL_SEVERITY":    `"CRITICAL"`,
-		"SCAN_MAX_WAIT_SECONDS": `"900"`,
-		"ECS_CLUSTER":           `"production-cluster"`,
-		"ECS_SERVICE":           `"web"`,
-		"CONTAINER_NAME":        `"app"`,
-		"ENVIRONMENT":           `"test"`,
-		"PIPELINE_NAME":         `"pipeline-test"`,
-		"SERVICE":               `"orders"`,
-		"UNSCANNED_IMAGES":      `"reject"`,
-	}
-	for name, prefix := range want {
-		if got := cdktest.JSON(env[name]); !strings.HasPrefix(got, prefix) {
-			t.Errorf("environment %s = %s, want %s...", name, got, prefix)
-		}
-	}
-	for name := range env {
-		if _, ok := want[name]; !ok {
-			t.Errorf("unexpected environment variable %s", name)
-		}
-	}
-	if got := cdktest.JSON(fn["LoggingConfig"]); !strings.Contains(got, `"LogGroup":{"Ref":"ValidatorLogGroup`) {
-		t.Errorf("logging config %s, want the function's own log group", got)
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::Lambda::Function", map[string]any{
+		"LoggingConfig": assertions.Match_ObjectLike(&map[string]any{"LogGroup": map[string]any{"Ref": like("ValidatorLogGroup")}}),
+	}) {
+		t.Error("want the function's own log group")
 	}
 }
 
 func TestLogGroup(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	lg := cdktest.Properties(t, tpl, "AWS::Logs::LogGroup")
-	if lg["LogGroupName"] != "/aws/lambda/validator-test" || lg["RetentionInDays"] != 7.0 {
-		t.Errorf("log group %v kept %v days, want /aws/lambda/validator-test for 7", lg["LogGroupName"], lg["RetentionInDays"])
-	}
-	if got := cdktest.JSON(lg["KmsKeyId"]); !strings.Contains(got, `"Fn::GetAtt":["Key`) {
-		t.Errorf("log group key %s, want the stack's KMS key", got)
+	tpl, _ := fixture.Template(t)
+	cdktest.ResourceCountIs(t, tpl, "AWS::Logs::LogGroup", 1)
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::Logs::LogGroup", map[string]any{
+		"LogGroupName":    "/aws/lambda/validator-test",
+		"RetentionInDays": 7,
+		"KmsKeyId":        getAtt("Key"),
+	}) {
+		t.Error("want /aws/lambda/validator-test kept for 7 days, encrypted with the stack's KMS key")
 	}
 }
 
 // TestGrantsAreScoped checks each statement of the role's policy names our
 // resources; the two exceptions are explained where they are made.
 func TestGrantsAreScoped(t *testing.T) {
-	_, tpl := fixture.Template(t)
-	doc := cdktest.Properties(t, tpl, "AWS::IAM::Policy")["PolicyDocument"].(map[string]any)
-	got := map[string]string{}
-	for _, s := range doc["Statement"].([]any) {
-		st := s.(map[string]any)
-		got[cdktest.JSON(st["Action"])] = cdktest.JSON(st["Resource"])
+	tpl, _ := fixture.Template(t)
+	cdktest.ResourceCountIs(t, tpl, "AWS::IAM::Policy", 1)
+	grant := func(action, resource any) any {
+		return assertions.Match_ObjectLike(&map[string]any{"Action": action, "Resource": resource})
 	}
-	want := map[string]string{
-		`["ecr:BatchGetImage","ecr:DescribeImageScanFindings","ecr:DescribeImages","ecr:PutImage"]`: `{"Fn::GetAtt":["Repository`,
-		`["dynamodb:GetItem","dynamodb:PutItem"]`:                                                   `{"Fn::GetAtt":["Table`,
-		`["kms:Decrypt","kms:GenerateDataKey*"]`:                                                    `{"Fn::GetAtt":["Key`,
-		`"sns:Publish"`:                                                                             `{"Ref":"Topic`,
-		// The same-account services, in this region and in eu-west-1; the
-		// staging service only through its role.
-		`"ecs:DescribeServices"`: `[{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":service/production-cluster/web"]]},` +
-			`{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:eu-west-1:",{"Ref":"AWS::AccountId"},":service/apps-prod/orders"]]}]`,
-		`"sts:AssumeRole"`: `"` + stagingRole + `"`,
-		// Lambda writes the function's logs with the role, to its own group only.
-		`["logs:CreateLogStream","logs:PutLogEvents"]`: `[{"Fn::GetAtt":["ValidatorLogGroup`,
-		// DescribeTaskDefinition and GetJobDetails do not support resource-level permissions.
-		`["codepipeline:GetJobDetails","ecs:DescribeTaskDefinition"]`: `"*"`,
-	}
-	for actions, resource := range want {
-		if !strings.HasPrefix(got[actions], resource) {
-			t.Errorf("%s on %s, want %s", actions, got[actions], resource)
-		}
-	}
-	for actions := range got {
-		if _, ok := want[actions]; !ok {
-			t.Errorf("unexpected grant %s on %s", actions, got[actions])
-		}
+	arn := func(parts ...any) any { return map[string]any{"Fn::Join": []any{"", parts}} }
+	var (
+		partition = map[string]any{"Ref": "AWS::Partition"}
+		region    = map[string]any{"Ref": "AWS::Region"}
+		account   = map[string]any{"Ref": "AWS::AccountId"}
+	)
+	// These statements and no others.
+	if !cdktest.HasResourceProperties(t, tpl, "AWS::IAM::Policy", map[string]any{
+		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": []any{
+			// Lambda writes the function's logs with the role, to its own group only.
+			grant([]any{"logs:CreateLogStream", "logs:PutLogEvents"}, []any{
+				getAtt("ValidatorLogGroup"),
+				arn("arn:", partition, ":logs:", region, ":", account, ":log-group:", map[string]any{"Ref": like("ValidatorLogGroup")}),
+			}),
+			grant([]any{"ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages", "ecr:PutImage"}, getAtt("Repository")),
+			grant([]any{"dynamodb:GetItem", "dynamodb:PutItem"}, getAtt("Table")),
+			grant([]any{"kms:Decrypt", "kms:GenerateDataKey*"}, getAtt("Key")),
+			grant("sns:Publish", map[string]any{"Ref": like("Topic")}),
+			grant("sts:AssumeRole", stagingRole),
+			// The same-account services, in this region and in eu-west-1; the
+			// staging service only through its role.
+			grant("ecs:DescribeServices", []any{
+				arn("arn:", partition, ":ecs:", region, ":", account, ":service/production-cluster/web"),
+				arn("arn:", partition, ":ecs:eu-west-1:", account, ":service/apps-prod/orders"),
+			}),
+			// DescribeTaskDefinition and GetJobDetails do not support resource-level permissions.
+			grant([]any{"codepipeline:GetJobDetails", "ecs:DescribeTaskDefinition"}, "*"),
+		}}),
+	}) {
+		t.Error("want the role's grants on the validator's own resources only, and nothing else")
 	}
 }
 

@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -317,11 +319,40 @@ func HasResource(t testing.TB, tpl assertions.Template, typ string, props any) b
 	})
 }
 
+// AllResources checks that there is a resource of typ and that every one
+// matches props, which may name the resource's Properties, DeletionPolicy
+// and so on.
+func AllResources(t testing.TB, tpl assertions.Template, typ string, props any) bool {
+	t.Helper()
+	return checkEvery(t, "not every "+typ+" is like this", tpl, typ, func(tpl assertions.Template) {
+		tpl.AllResources(jsii.String(typ), props)
+	}, func(one assertions.Template) {
+		one.HasResource(jsii.String(typ), props)
+	})
+}
+
+// Retained checks that there is a resource of typ and that every one is
+// kept when the stack deletes it (deletionPolicy: Retain, or
+// RetainExceptOnCreate where a failed first create may remove it) and when
+// an update replaces it. why says what would be lost otherwise.
+func Retained(t testing.TB, tpl assertions.Template, typ, deletionPolicy, why string) bool {
+	t.Helper()
+	policies := map[string]any{"DeletionPolicy": deletionPolicy, "UpdateReplacePolicy": "Retain"}
+	what := fmt.Sprintf("%s not retained (want DeletionPolicy %s and UpdateReplacePolicy Retain, or %s)", typ, deletionPolicy, why)
+	return checkEvery(t, what, tpl, typ, func(tpl assertions.Template) {
+		tpl.AllResources(jsii.String(typ), policies)
+	}, func(one assertions.Template) {
+		one.HasResource(jsii.String(typ), policies)
+	})
+}
+
 // AllResourcesProperties checks that every resource of typ has props.
 func AllResourcesProperties(t testing.TB, tpl assertions.Template, typ string, props any) bool {
 	t.Helper()
-	return check(t, "not every "+typ+" has these properties", func() {
+	return checkEvery(t, "not every "+typ+" has these properties", tpl, typ, func(tpl assertions.Template) {
 		tpl.AllResourcesProperties(jsii.String(typ), props)
+	}, func(one assertions.Template) {
+		one.HasResourceProperties(jsii.String(typ), props)
 	})
 }
 
@@ -331,6 +362,19 @@ func ResourcePropertiesCountIs(t testing.TB, tpl assertions.Template, typ string
 	t.Helper()
 	return check(t, fmt.Sprintf("not %d %s with these properties", count, typ), func() {
 		tpl.ResourcePropertiesCountIs(jsii.String(typ), props, jsii.Number(count))
+	})
+}
+
+// HasOutput checks that the output logicalID ("*" for any) matches props,
+// which may name its Value, Description and Export.
+func HasOutput(t testing.TB, tpl assertions.Template, logicalID string, props any) bool {
+	t.Helper()
+	what := "no output " + logicalID + " like this"
+	if logicalID == "*" {
+		what = "no output like this"
+	}
+	return check(t, what, func() {
+		tpl.HasOutput(jsii.String(logicalID), props)
 	})
 }
 
@@ -361,14 +405,49 @@ func Matches(t testing.TB, what string, value, pattern any) bool {
 	})
 }
 
-func check(t testing.TB, what string, assert func()) (ok bool) {
+func check(t testing.TB, what string, assert func()) bool {
 	t.Helper()
+	// Reported here, not in the deferred recover, so that the error names
+	// the test's line.
+	if msg := recovered(assert); msg != "" {
+		t.Errorf("%s: %s", what, strings.TrimSpace(strings.TrimPrefix(msg, "Error: ")))
+		return false
+	}
+	return true
+}
+
+// checkEvery runs all, an assertion on every resource of typ. Its message
+// only names the resources that do not match; the error adds, for each of
+// them, the message of one, the same assertion on that resource alone, which
+// shows where it differs.
+func checkEvery(t testing.TB, what string, tpl assertions.Template, typ string, all, one func(assertions.Template)) bool {
+	t.Helper()
+	msg := recovered(func() { all(tpl) })
+	if msg == "" {
+		return true
+	}
+	resources := Resources(*tpl.ToJSON(), typ)
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
+		data, err := json.Marshal(map[string]any{"Resources": map[string]any{id: resources[id]}})
+		if err != nil {
+			continue
+		}
+		alone := assertions.Template_FromString(jsii.String(string(data)), &assertions.TemplateParsingOptions{SkipCyclicalDependenciesCheck: jsii.Bool(true)})
+		if m := recovered(func() { one(alone) }); m != "" {
+			msg += "\n" + id + ": " + strings.TrimSpace(strings.TrimPrefix(m, "Error: "))
+		}
+	}
+	t.Errorf("%s: %s", what, strings.TrimSpace(strings.TrimPrefix(msg, "Error: ")))
+	return false
+}
+
+// recovered runs f and returns what it panicked with, if anything.
+func recovered(f func()) (msg string) {
 	defer func() {
 		if r := recover(); r != nil {
-			t.Errorf("%s: %s", what, strings.TrimSpace(strings.TrimPrefix(fmt.Sprint(r), "Error: ")))
-			ok = false
+			msg = fmt.Sprint(r)
 		}
 	}()
-	assert()
-	return true
+	f()
+	return ""
 }

@@ -16,7 +16,10 @@ import (
 func TestMain(m *testing.M) { cdktest.Main(m) }
 
 var fixture = cdktest.NewFixture("cdktest", nil, func(stack awscdk.Stack) {
-	awss3.NewBucket(stack, jsii.String("Bucket"), &awss3.BucketProps{Versioned: jsii.Bool(true)})
+	bucket := awss3.NewBucket(stack, jsii.String("Bucket"), &awss3.BucketProps{Versioned: jsii.Bool(true)})
+	awscdk.NewCfnOutput(stack, jsii.String("BucketName"), &awscdk.CfnOutputProps{
+		Value: bucket.BucketName(), ExportName: jsii.String("test-bucket"),
+	})
 })
 
 // recorder is a test that keeps its errors instead of failing.
@@ -52,9 +55,41 @@ func TestMismatchIsATestError(t *testing.T) {
 		{"every resource", func(tb testing.TB) bool {
 			return cdktest.AllResourcesProperties(tb, tpl, "AWS::S3::Bucket", map[string]any{"BucketName": "x"})
 		}, "do not match the given definition"},
+		{"every resource, where it differs", func(tb testing.TB) bool {
+			return cdktest.AllResourcesProperties(tb, tpl, "AWS::S3::Bucket", map[string]any{
+				"VersioningConfiguration": map[string]any{"Status": "Suspended"}})
+		}, "Expected Suspended but received Enabled"},
+		{"every resource right", func(tb testing.TB) bool {
+			return cdktest.AllResourcesProperties(tb, tpl, "AWS::S3::Bucket", map[string]any{
+				"VersioningConfiguration": map[string]any{"Status": "Enabled"}})
+		}, ""},
 		{"resource attributes", func(tb testing.TB) bool {
 			return cdktest.HasResource(tb, tpl, "AWS::S3::Bucket", map[string]any{"DeletionPolicy": "Delete"})
 		}, "Expected Delete but received Retain"},
+		{"every resource like this", func(tb testing.TB) bool {
+			return cdktest.AllResources(tb, tpl, "AWS::S3::Bucket", map[string]any{"DeletionPolicy": "Retain"})
+		}, ""},
+		{"not every resource like this", func(tb testing.TB) bool {
+			return cdktest.AllResources(tb, tpl, "AWS::S3::Bucket", map[string]any{"DeletionPolicy": "Delete"})
+		}, "Expected Delete but received Retain"},
+		{"retained", func(tb testing.TB) bool {
+			return cdktest.Retained(tb, tpl, "AWS::S3::Bucket", "Retain", "the objects")
+		}, ""},
+		{"retained except on create", func(tb testing.TB) bool {
+			return cdktest.Retained(tb, tpl, "AWS::S3::Bucket", "RetainExceptOnCreate", "the objects")
+		}, "Expected RetainExceptOnCreate but received Retain"},
+		{"retained names why", func(tb testing.TB) bool {
+			return cdktest.Retained(tb, tpl, "AWS::S3::Bucket", "Delete", "the objects are lost")
+		}, "or the objects are lost"},
+		{"none to retain", func(tb testing.TB) bool {
+			return cdktest.Retained(tb, tpl, "AWS::DynamoDB::Table", "Retain", "the items")
+		}, "AWS::DynamoDB::Table not retained"},
+		{"output", func(tb testing.TB) bool {
+			return cdktest.HasOutput(tb, tpl, "*", map[string]any{"Export": map[string]any{"Name": "test-bucket"}})
+		}, ""},
+		{"wrong output", func(tb testing.TB) bool {
+			return cdktest.HasOutput(tb, tpl, "*", map[string]any{"Export": map[string]any{"Name": "other-bucket"}})
+		}, "Expected other-bucket but received test-bucket"},
 		{"walked value", func(tb testing.TB) bool {
 			bucket := cdktest.Properties(tb, j, "AWS::S3::Bucket")
 			return cdktest.Matches(tb, "versioning", bucket["VersioningConfiguration"],
