@@ -17,6 +17,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"cicd/constructs/registry"
 	"cicd/internal/suppress"
 )
 
@@ -185,7 +186,7 @@ func New(scope constructs.Construct, id string, props Props) *Build {
 
 	props.Repository.GrantPullPush(project)
 	// The re-run check asks whether the commit's image is already there.
-	props.Repository.Grant(project, jsii.String("ecr:DescribeImages"))
+	registry.GrantFindImages(props.Repository, project)
 	if props.GitHubTokenParameter != "" {
 		// The SecureString parameter is encrypted with the pipeline key.
 		props.Key.GrantDecrypt(project)

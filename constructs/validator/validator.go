@@ -22,6 +22,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"cicd/constructs/history"
+	"cicd/constructs/registry"
 	"cicd/internal/suppress"
 )
 
@@ -75,7 +77,8 @@ type Props struct {
 	Repository awsecr.IRepository
 	// Topic receives rejections and errors.
 	Topic awssns.ITopic
-	// Key encrypts the table, the topic and the function's logs.
+	// Key encrypts the function's logs. (The grants on the table and the
+	// topic include their own keys.)
 	Key awskms.IKey
 	// Targets are the environments' ECS services that verify inspects, in
 	// pipeline order; the first is the function's default (ECS_CLUSTER,
@@ -234,15 +237,11 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 		},
 	})
 
-	// gate; verify reads the running image's manifest and puts it again with
-	// a deployed tag, which the repository's lifecycle policy keeps (tags
-	// are immutable: PutImage cannot move an existing one).
-	props.Repository.Grant(fn, jsii.String("ecr:DescribeImages"), jsii.String("ecr:DescribeImageScanFindings"),
-		jsii.String("ecr:BatchGetImage"), jsii.String("ecr:PutImage"))
-	// history: append only, so PutItem (and GetItem to recognise its own item
-	// after a retried write) and nothing that could change an item.
-	props.Table.Grant(fn, jsii.String("dynamodb:PutItem"), jsii.String("dynamodb:GetItem"))
-	props.Key.Grant(fn, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
+	// gate: the scan's verdict; verify: a deployed tag on the running image.
+	registry.GrantReadScanResults(props.Repository, fn)
+	registry.GrantProtectDeployed(props.Repository, fn)
+	// history: append only (and the table's key).
+	history.GrantAppend(props.Table, fn)
 	// notify: also grants the key actions SNS needs for an encrypted topic.
 	props.Topic.GrantPublish(fn)
 	// verify: each environment's service, directly in the pipeline's account
