@@ -14,6 +14,7 @@ import (
 
 	"cicd/constructs/validator"
 	"cicd/internal/cdktest"
+	"cicd/internal/gomod"
 )
 
 // validatorOperations reads the validator's ports (one interface per AWS
@@ -21,7 +22,7 @@ import (
 // actions they stand for: "<sdk package>:<method>".
 func validatorOperations(t *testing.T) []string {
 	t.Helper()
-	root, err := cdktest.ModuleRoot()
+	root, err := gomod.Root(".")
 	if err != nil {
 		t.Fatal(err)
 	}

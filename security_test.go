@@ -21,6 +21,7 @@ import (
 
 	"cicd/constructs/servicepipeline"
 	"cicd/internal/cdktest"
+	"cicd/internal/gomod"
 	"cicd/internal/policy"
 	"cicd/internal/suppress"
 )
@@ -153,7 +154,7 @@ func TestCdkNagReportsNewFinding(t *testing.T) {
 }
 
 func TestCfnGuardControlTower(t *testing.T) {
-	root, err := cdktest.ModuleRoot()
+	root, err := gomod.Root(".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"cicd/internal/gomod"
 )
 
 // Main runs the package's tests and closes the jsii kernel once, so no
@@ -51,40 +53,15 @@ func TempDir() (string, error) {
 }
 
 var (
-	rootOnce sync.Once
-	root     string
-	rootErr  error
-	ctxOnce  sync.Once
-	ctx      map[string]any
-	ctxErr   error
+	ctxOnce sync.Once
+	ctx     map[string]any
+	ctxErr  error
 )
-
-// ModuleRoot is the folder that holds go.mod.
-func ModuleRoot() (string, error) {
-	rootOnce.Do(func() {
-		dir, err := os.Getwd()
-		if err != nil {
-			rootErr = err
-			return
-		}
-		for d := dir; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				root = d
-				return
-			}
-			if filepath.Dir(d) == d {
-				rootErr = fmt.Errorf("no go.mod above %s", dir)
-				return
-			}
-		}
-	})
-	return root, rootErr
-}
 
 // Context is the "context" object of cdk.json.
 func Context() (map[string]any, error) {
 	ctxOnce.Do(func() {
-		dir, err := ModuleRoot()
+		dir, err := gomod.Root(".")
 		if err != nil {
 			ctxErr = err
 			return
@@ -184,7 +161,7 @@ func recordSynth(stack awscdk.Stack, tpl map[string]any) {
 	}
 	sum := sha256.Sum256(data)
 	pkg, _ := os.Getwd()
-	if root, err := ModuleRoot(); err == nil {
+	if root, err := gomod.Root("."); err == nil {
 		if rel, err := filepath.Rel(root, pkg); err == nil {
 			pkg = filepath.ToSlash(rel)
 		}
