@@ -6,6 +6,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -416,18 +417,10 @@ func minutes(d time.Duration) string {
 }
 
 func withDefaults(p Props) Props {
-	if p.ConsecutiveFailedDeployments == 0 {
-		p.ConsecutiveFailedDeployments = DefaultConsecutiveFailedDeployments
-	}
-	if p.ValidatorErrors == 0 {
-		p.ValidatorErrors = DefaultValidatorErrors
-	}
-	if p.ValidatorErrorPeriod == 0 {
-		p.ValidatorErrorPeriod = DefaultValidatorErrorPeriod
-	}
-	if p.TimeRange == 0 {
-		p.TimeRange = DefaultTimeRange
-	}
+	p.ConsecutiveFailedDeployments = cmp.Or(p.ConsecutiveFailedDeployments, DefaultConsecutiveFailedDeployments)
+	p.ValidatorErrors = cmp.Or(p.ValidatorErrors, DefaultValidatorErrors)
+	p.ValidatorErrorPeriod = cmp.Or(p.ValidatorErrorPeriod, DefaultValidatorErrorPeriod)
+	p.TimeRange = cmp.Or(p.TimeRange, DefaultTimeRange)
 	return p
 }
 

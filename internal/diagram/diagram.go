@@ -6,10 +6,13 @@
 package diagram
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -96,9 +99,8 @@ func Mermaid(tpl Template) (string, error) {
 		typ, _ := m["Type"].(string)
 		props, _ := m["Properties"].(map[string]any)
 		r.res[id] = resource{id: id, typ: typ, props: props}
-		r.ids = append(r.ids, id)
 	}
-	sort.Strings(r.ids)
+	r.ids = slices.Sorted(maps.Keys(r.res))
 	pipelines := r.ofType("AWS::CodePipeline::Pipeline")
 	if len(pipelines) == 0 {
 		return "", errors.New("the template has no AWS::CodePipeline::Pipeline: is it the pipeline stack's template?")
@@ -335,9 +337,7 @@ func (r *renderer) resources() {
 	}
 	for _, sub := range r.ofType("AWS::SNS::Subscription") {
 		endpoint := str(sub.props["Endpoint"])
-		if endpoint == "" {
-			endpoint = "subscriber"
-		}
+		endpoint = cmp.Or(endpoint, "subscriber")
 		node := "ext_sub_" + sub.id
 		r.node(node, "([", str(sub.props["Protocol"])+" "+endpoint, "])")
 		for _, topic := range r.refs(sub.props["TopicArn"]) {
@@ -480,7 +480,7 @@ func (r *renderer) shared() {
 			}
 		}
 		if len(users) > 0 {
-			label += "<br/>encrypts " + strings.Join(keys(users), ", ")
+			label += "<br/>encrypts " + strings.Join(slices.Sorted(maps.Keys(users)), ", ")
 		}
 		r.node(key.id, "{{", label, "}}")
 	}
@@ -520,7 +520,7 @@ func (r *renderer) refs(v any) []string {
 					found[m[1]] = true
 				}
 			}
-			for _, k := range sortedKeys(v) {
+			for _, k := range slices.Sorted(maps.Keys(v)) {
 				walk(v[k])
 			}
 		case []any:
@@ -600,22 +600,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
