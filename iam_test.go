@@ -97,7 +97,7 @@ func validatorOperations(t *testing.T) []string {
 // validator's role, and the managed policies attached to it.
 func validatorRoleActions(t *testing.T) (actions []string, managed string) {
 	t.Helper()
-	_, tpl := devVariant.template(t)
+	_, tpl := devVariant.Template(t)
 	var role string
 	for _, fn := range cdktest.Resources(tpl, "AWS::Lambda::Function") {
 		props := fn["Properties"].(map[string]any)
