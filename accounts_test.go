@@ -24,8 +24,8 @@ const (
 
 func TestAccountsStacks(t *testing.T) {
 	var names []string
-	for _, s := range crossVariant.synth(t) {
-		names = append(names, s.name)
+	for _, s := range crossVariant.Stacks(t) {
+		names = append(names, s.Name)
 	}
 	sort.Strings(names)
 	want := []string{crossPipeline, crossStaging, crossReplica, crossProd}
@@ -35,7 +35,7 @@ func TestAccountsStacks(t *testing.T) {
 	}
 	// Nothing of the pipeline but the two roles lives in another account.
 	for _, name := range []string{crossStaging, crossProd} {
-		tpl := crossVariant.stack(t, name).json
+		tpl := crossVariant.Stack(t, name).JSON
 		var types []string
 		for _, r := range tpl["Resources"].(map[string]any) {
 			types = append(types, r.(map[string]any)["Type"].(string))
@@ -60,12 +60,12 @@ func TestAccountsRolesTrustOneRole(t *testing.T) {
 		}}, "Version": "2012-10-17"}
 	}
 	for _, name := range []string{crossStaging, crossProd} {
-		tpl := crossVariant.stack(t, name).tpl
+		tpl := crossVariant.Stack(t, name).Template
 		cdktest.ResourceCountIs(t, tpl, "AWS::IAM::Role", 2)
 		cdktest.HasResourceProperties(t, tpl, "AWS::IAM::Role", map[string]any{"AssumeRolePolicyDocument": trust("cicd-orders-pipeline")})
 		cdktest.HasResourceProperties(t, tpl, "AWS::IAM::Role", map[string]any{"AssumeRolePolicyDocument": trust("cicd-orders-validator")})
 	}
-	pipe := crossVariant.stack(t, crossPipeline).tpl
+	pipe := crossVariant.Stack(t, crossPipeline).Template
 	cdktest.HasResourceProperties(t, pipe, "AWS::IAM::Role", map[string]any{"RoleName": "cicd-orders-pipeline"})
 	cdktest.HasResourceProperties(t, pipe, "AWS::IAM::Role", map[string]any{"RoleName": "cicd-orders-validator"})
 }
@@ -74,7 +74,7 @@ func TestAccountsRolesTrustOneRole(t *testing.T) {
 // definitions, and pass exactly the task's roles (when configured) to ECS;
 // the verify role may only read the service.
 func TestAccountsRolePermissions(t *testing.T) {
-	prod := crossVariant.stack(t, crossProd).tpl
+	prod := crossVariant.Stack(t, crossProd).Template
 	statement := func(action, resource any, condition ...any) any {
 		st := map[string]any{"Effect": "Allow", "Action": action, "Resource": resource}
 		if len(condition) > 0 {
@@ -108,7 +108,7 @@ func TestAccountsRolePermissions(t *testing.T) {
 		}},
 	})
 	// Without taskRoles, the account's roles, passed to ECS tasks only.
-	staging := crossVariant.stack(t, crossStaging).tpl
+	staging := crossVariant.Stack(t, crossStaging).Template
 	cdktest.HasResourceProperties(t, staging, "AWS::IAM::Policy", map[string]any{
 		"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
 			statement("iam:PassRole", "arn:aws:iam::222222222222:role/*",
@@ -120,9 +120,9 @@ func TestAccountsRolePermissions(t *testing.T) {
 // Each environment's deploy runs in its region, with the role of its
 // account; its verify tells the validator which role to assume where.
 func TestAccountsDeployActions(t *testing.T) {
-	pipe := crossVariant.stack(t, crossPipeline)
+	pipe := crossVariant.Stack(t, crossPipeline)
 	roleOf := func(stack, env, role string) string {
-		for id, r := range crossVariant.stack(t, stack).json["Resources"].(map[string]any) {
+		for id, r := range crossVariant.Stack(t, stack).JSON["Resources"].(map[string]any) {
 			if r.(map[string]any)["Type"] == "AWS::IAM::Role" && strings.HasPrefix(id, env+role) {
 				return r.(map[string]any)["Properties"].(map[string]any)["RoleName"].(string)
 			}
@@ -139,7 +139,7 @@ func TestAccountsDeployActions(t *testing.T) {
 			t.Errorf("role name of %s is %d characters", name, n)
 		}
 	}
-	cdktest.HasResourceProperties(t, pipe.tpl, "AWS::CodePipeline::Pipeline", map[string]any{
+	cdktest.HasResourceProperties(t, pipe.Template, "AWS::CodePipeline::Pipeline", map[string]any{
 		"Stages": assertions.Match_ArrayWith(&[]any{
 			assertions.Match_ObjectLike(&map[string]any{"Name": "dev", "Actions": assertions.Match_ArrayWith(&[]any{
 				assertions.Match_ObjectLike(&map[string]any{"Name": "RollingUpdate", "Region": assertions.Match_Absent()}),
@@ -166,7 +166,7 @@ func TestAccountsDeployActions(t *testing.T) {
 		}}),
 	})
 	// The validator may assume exactly the verify roles.
-	cdktest.HasResourceProperties(t, pipe.tpl, "AWS::IAM::Policy", map[string]any{
+	cdktest.HasResourceProperties(t, pipe.Template, "AWS::IAM::Policy", map[string]any{
 		"Roles": []any{map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^ValidatorServiceRole"))}},
 		"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{map[string]any{
 			"Effect": "Allow", "Action": "sts:AssumeRole",
@@ -180,8 +180,8 @@ func TestAccountsDeployActions(t *testing.T) {
 // other-account environment read; no policy anywhere allows a wildcard
 // principal or an account that is not configured.
 func TestAccountsResourcePolicies(t *testing.T) {
-	pipe := crossVariant.stack(t, crossPipeline)
-	cdktest.HasResourceProperties(t, pipe.tpl, "AWS::ECR::Repository", map[string]any{
+	pipe := crossVariant.Stack(t, crossPipeline)
+	cdktest.HasResourceProperties(t, pipe.Template, "AWS::ECR::Repository", map[string]any{
 		"RepositoryPolicyText": map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 			"Effect":    "Allow",
 			"Principal": map[string]any{"AWS": []any{"arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"}},
@@ -190,7 +190,7 @@ func TestAccountsResourcePolicies(t *testing.T) {
 	})
 	readers := func(stack, typ string) []string {
 		var out []string
-		for _, r := range cdktest.Resources(crossVariant.stack(t, stack).json, typ) {
+		for _, r := range cdktest.Resources(crossVariant.Stack(t, stack).JSON, typ) {
 			props := r["Properties"].(map[string]any)
 			doc, _ := props["PolicyDocument"].(map[string]any)
 			if doc == nil {
@@ -224,8 +224,8 @@ func TestAccountsResourcePolicies(t *testing.T) {
 	}
 
 	configured := regexp.MustCompile(`arn:aws:iam::(111111111111|222222222222|333333333333):`)
-	for _, s := range crossVariant.synth(t) {
-		for id, r := range s.json["Resources"].(map[string]any) {
+	for _, s := range crossVariant.Stacks(t) {
+		for id, r := range s.JSON["Resources"].(map[string]any) {
 			props, _ := r.(map[string]any)["Properties"].(map[string]any)
 			for _, key := range []string{"PolicyDocument", "KeyPolicy", "RepositoryPolicyText", "AssumeRolePolicyDocument"} {
 				doc, _ := props[key].(map[string]any)
@@ -235,11 +235,11 @@ func TestAccountsResourcePolicies(t *testing.T) {
 					}
 					principal := cdktest.JSON(st["Principal"])
 					if strings.Contains(principal, `"*"`) {
-						t.Errorf("%s/%s: %s allows a wildcard principal: %s", s.name, id, key, principal)
+						t.Errorf("%s/%s: %s allows a wildcard principal: %s", s.Name, id, key, principal)
 					}
 					for _, arn := range regexp.MustCompile(`arn:aws:iam::\d{12}:`).FindAllString(principal, -1) {
 						if !configured.MatchString(arn) {
-							t.Errorf("%s/%s: %s names account %s, which is not configured", s.name, id, key, arn)
+							t.Errorf("%s/%s: %s names account %s, which is not configured", s.Name, id, key, arn)
 						}
 					}
 				}
@@ -259,7 +259,7 @@ func statements(doc map[string]any) []map[string]any {
 
 func roleName(t *testing.T, stack, prefix string) string {
 	t.Helper()
-	for id, r := range crossVariant.stack(t, stack).json["Resources"].(map[string]any) {
+	for id, r := range crossVariant.Stack(t, stack).JSON["Resources"].(map[string]any) {
 		if strings.HasPrefix(id, prefix) && r.(map[string]any)["Type"] == "AWS::IAM::Role" {
 			return r.(map[string]any)["Properties"].(map[string]any)["RoleName"].(string)
 		}
@@ -277,16 +277,16 @@ func TestAccountsDeployOrder(t *testing.T) {
 		crossReplica:  crossProd,
 		crossStaging:  "", crossProd: "",
 	}
-	for _, s := range crossVariant.synth(t) {
-		deps := slices.Clone(s.dependsOn)
+	for _, s := range crossVariant.Stacks(t) {
+		deps := slices.Clone(s.DependsOn)
 		sort.Strings(deps)
-		if got := strings.Join(deps, ","); got != want[s.name] {
-			t.Errorf("%s depends on %q, want %q", s.name, got, want[s.name])
+		if got := strings.Join(deps, ","); got != want[s.Name] {
+			t.Errorf("%s depends on %q, want %q", s.Name, got, want[s.Name])
 		}
 	}
 	for name, env := range map[string]string{crossPipeline: "111111111111/eu-west-1", crossStaging: "222222222222/eu-west-1",
 		crossProd: "333333333333/us-east-1", crossReplica: "111111111111/us-east-1"} {
-		if got := crossVariant.stack(t, name).env; got != env {
+		if got := crossVariant.Stack(t, name).Env; got != env {
 			t.Errorf("%s is in %s, want %s", name, got, env)
 		}
 	}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,103 +44,18 @@ func NewStacks(app constructs.Construct, cfg Config, opts StackOptions) []awscdk
 // newPipelineStacks are the stacks of one service's pipeline, the pipeline's
 // own first.
 func newPipelineStacks(scope constructs.Construct, cfg Config, p PipelineConfig, opts StackOptions) []awscdk.Stack {
-	names := servicepipeline.ServiceNames(p.Service)
-	description := fmt.Sprintf("cicd: delivery pipeline of service %s: build once, scan gate, promote by digest through %s",
-		p.Service, environmentNames(p))
-	if cfg.SingleEnvironment {
-		names = servicepipeline.SingleEnvironmentNames(p.Service)
-		env := p.Environments[0]
-		description = fmt.Sprintf("cicd: delivery pipeline for ECS service %s/%s (environment %s): build, test, scan gate, deploy, verify",
-			env.Cluster, env.Service, env.Name)
-	}
-	newStack := func(id, name, account, region, description string) awscdk.Stack {
-		props := &awscdk.StackProps{StackName: jsii.String(name), Description: jsii.String(description)}
-		if account != "" || region != "" {
-			props.Env = &awscdk.Environment{Account: optional(account), Region: optional(region)}
-		}
-		return awscdk.NewStack(scope, jsii.String(id), props)
-	}
-	stack := newStack(names.Stack, names.Stack, cfg.PipelineAccount, cfg.PipelineRegion, description)
-	stacks := []awscdk.Stack{stack}
-
-	// Per other region, the artifact store there; per other account and
-	// region, the roles there.
-	replicas := map[string]*replication.Replication{}
-	access := map[string]awscdk.Stack{}
-	targets := map[string]*target.Target{}
+	names, description := pipelineNames(cfg, p)
+	ps := &pipelineStacks{scope: scope, cfg: cfg, p: p, names: names,
+		replicas: map[string]*replication.Replication{}, access: map[string]awscdk.Stack{}, targets: map[string]*target.Target{}}
+	ps.stack = ps.newStack(names.Stack, names.Stack, cfg.PipelineAccount, cfg.PipelineRegion, description)
+	ps.stacks = []awscdk.Stack{ps.stack}
 	envs := make([]servicepipeline.Environment, len(p.Environments))
 	for i, e := range p.Environments {
-		id := e.Name + "Service"
-		if cfg.SingleEnvironment {
-			id = "Service"
-		}
-		env := servicepipeline.Environment{
-			Name:            e.Name,
-			Service:         importService(stack, id, e),
-			ClusterName:     e.Cluster,
-			ServiceName:     e.Service,
-			ContainerName:   e.Container,
-			RequireApproval: e.RequireApproval,
-		}
-		account, region := cmpOr(e.Account, cfg.PipelineAccount), cmpOr(e.Region, cfg.PipelineRegion)
-		if account != cfg.PipelineAccount {
-			env.Account = account
-		}
-		if region != cfg.PipelineRegion {
-			env.Region = region
-			if replicas[region] == nil {
-				// The artifacts of an action in another region are copied to a
-				// store of the pipeline's account in that region.
-				rs := newStack(names.Stack+"-artifacts-"+region, names.Stack+"-artifacts-"+region, cfg.PipelineAccount, region,
-					fmt.Sprintf("cicd: artifact store in %s of pipeline %s (account %s, region %s)", region, names.Pipeline, cfg.PipelineAccount, cfg.PipelineRegion))
-				replicas[region] = replication.New(rs, "Default", replication.Props{
-					Alias:       names.ReplicaKeyAlias(),
-					Description: "Encrypts the artifacts of pipeline " + names.Pipeline + " in " + region,
-				})
-				stacks = append(stacks, rs)
-			}
-		}
-		if env.Account != "" {
-			// What the pipeline needs in the environment's account lives in a
-			// stack there, deployed before the pipeline's.
-			key := account + "-" + region
-			as := access[key]
-			if as == nil {
-				as = newStack(names.Stack+"-access-"+key, names.Stack+"-access", account, region,
-					fmt.Sprintf("cicd: roles that let pipeline %s of account %s deploy and verify service %s here", names.Pipeline, cfg.PipelineAccount, p.Service))
-				access[key] = as
-				stack.AddStackDependency(as, jsii.String("the pipeline's policies name the roles of the environments' accounts"))
-				stacks = append(stacks, as)
-			}
-			t := target.New(as, e.Name, target.Props{
-				Environment:       e.Name,
-				PipelineAccount:   cfg.PipelineAccount,
-				PipelineRoleName:  names.PipelineRole,
-				ValidatorRoleName: names.ValidatorRole,
-				Cluster:           e.Cluster,
-				Service:           e.Service,
-				TaskRoles:         e.TaskRoles,
-			})
-			awscdk.Tags_Of(t.Construct).Add(jsii.String("Environment"), jsii.String(e.Name), nil)
-			targets[e.Name] = t
-			// The role's own policy is written by the target package; the
-			// deploy action must not add its wildcard statements to it.
-			env.DeployRole = t.DeployRole.WithoutPolicyUpdates(nil)
-			env.VerifyRole = t.VerifyRole
-			if r := replicas[env.Region]; r != nil {
-				r.AllowRead(t.DeployRole)
-				awscdk.Stack_Of(r.Construct).AddStackDependency(as, jsii.String("the artifact store's policies name the deploy role"))
-			}
-		}
-		envs[i] = env
-	}
-	buckets := map[string]awss3.IBucket{}
-	for region, r := range replicas {
-		buckets[region] = r.Bucket()
+		envs[i] = ps.environment(e)
 	}
 	// "Default": the resources keep the logical IDs they had at the stack's
 	// root, so the single-environment stack upgrades in place.
-	sp := servicepipeline.New(stack, "Default", servicepipeline.Props{
+	sp := servicepipeline.New(ps.stack, "Default", servicepipeline.Props{
 		Service:                 p.Service,
 		Names:                   names,
 		Source:                  p.Source,
@@ -151,33 +67,182 @@ func newPipelineStacks(scope constructs.Construct, cfg Config, p PipelineConfig,
 		Platform:                p.Platform,
 		UnscannedImages:         p.UnscannedImages,
 		Alarms:                  p.Alarms,
-		ReplicationBuckets:      buckets,
+		ReplicationBuckets:      ps.replicationBuckets(),
 		ModuleDir:               opts.ModuleDir,
 	})
+	ps.readArtifacts(sp, envs)
+	tag(ps.stacks, ps.tags())
+	return ps.stacks
+}
+
+// pipelineStacks builds the stacks of one service's pipeline: its own, and
+// per other region the artifact store there, per other account and region
+// the roles there.
+type pipelineStacks struct {
+	scope  constructs.Construct
+	cfg    Config
+	p      PipelineConfig
+	names  servicepipeline.Names
+	stack  awscdk.Stack
+	stacks []awscdk.Stack
+	// replicas are the artifact stores by region, access the stacks of roles
+	// by account-region, targets the roles by environment.
+	replicas map[string]*replication.Replication
+	access   map[string]awscdk.Stack
+	targets  map[string]*target.Target
+}
+
+// pipelineNames are the names of the pipeline's resources and the description
+// of its stack.
+func pipelineNames(cfg Config, p PipelineConfig) (servicepipeline.Names, string) {
+	if cfg.SingleEnvironment {
+		env := p.Environments[0]
+		return servicepipeline.SingleEnvironmentNames(p.Service),
+			fmt.Sprintf("cicd: delivery pipeline for ECS service %s/%s (environment %s): build, test, scan gate, deploy, verify",
+				env.Cluster, env.Service, env.Name)
+	}
+	return servicepipeline.ServiceNames(p.Service),
+		fmt.Sprintf("cicd: delivery pipeline of service %s: build once, scan gate, promote by digest through %s",
+			p.Service, environmentNames(p))
+}
+
+func (ps *pipelineStacks) newStack(id, name, account, region, description string) awscdk.Stack {
+	props := &awscdk.StackProps{StackName: jsii.String(name), Description: jsii.String(description)}
+	if account != "" || region != "" {
+		props.Env = &awscdk.Environment{Account: optional(account), Region: optional(region)}
+	}
+	return awscdk.NewStack(ps.scope, jsii.String(id), props)
+}
+
+// environment is the service pipeline's view of e: its imported service,
+// and, in another region or account, the artifact store and roles there.
+func (ps *pipelineStacks) environment(e EnvironmentConfig) servicepipeline.Environment {
+	cfg := ps.cfg
+	id := e.Name + "Service"
+	if cfg.SingleEnvironment {
+		id = "Service"
+	}
+	env := servicepipeline.Environment{
+		Name:            e.Name,
+		Service:         importService(ps.stack, id, e),
+		ClusterName:     e.Cluster,
+		ServiceName:     e.Service,
+		ContainerName:   e.Container,
+		RequireApproval: e.RequireApproval,
+	}
+	account, region := cmp.Or(e.Account, cfg.PipelineAccount), cmp.Or(e.Region, cfg.PipelineRegion)
+	if account != cfg.PipelineAccount {
+		env.Account = account
+	}
+	if region != cfg.PipelineRegion {
+		env.Region = region
+		ps.replica(region)
+	}
+	if env.Account != "" {
+		t := ps.target(e, account, region)
+		// The role's own policy is written by the target package; the
+		// deploy action must not add its wildcard statements to it.
+		env.DeployRole = t.DeployRole.WithoutPolicyUpdates(nil)
+		env.VerifyRole = t.VerifyRole
+	}
+	return env
+}
+
+// replica is the artifact store in region: the artifacts of an action in
+// another region are copied to a store of the pipeline's account there.
+func (ps *pipelineStacks) replica(region string) *replication.Replication {
+	if r := ps.replicas[region]; r != nil {
+		return r
+	}
+	cfg, names := ps.cfg, ps.names
+	rs := ps.newStack(names.Stack+"-artifacts-"+region, names.Stack+"-artifacts-"+region, cfg.PipelineAccount, region,
+		fmt.Sprintf("cicd: artifact store in %s of pipeline %s (account %s, region %s)", region, names.Pipeline, cfg.PipelineAccount, cfg.PipelineRegion))
+	r := replication.New(rs, "Default", replication.Props{
+		Alias:       names.ReplicaKeyAlias(),
+		Description: "Encrypts the artifacts of pipeline " + names.Pipeline + " in " + region,
+	})
+	ps.replicas[region] = r
+	ps.stacks = append(ps.stacks, rs)
+	return r
+}
+
+// target is the roles of environment e in its account and region: what the
+// pipeline needs there lives in a stack there, deployed before the
+// pipeline's.
+func (ps *pipelineStacks) target(e EnvironmentConfig, account, region string) *target.Target {
+	cfg, names := ps.cfg, ps.names
+	key := account + "-" + region
+	as := ps.access[key]
+	if as == nil {
+		as = ps.newStack(names.Stack+"-access-"+key, names.Stack+"-access", account, region,
+			fmt.Sprintf("cicd: roles that let pipeline %s of account %s deploy and verify service %s here", names.Pipeline, cfg.PipelineAccount, ps.p.Service))
+		ps.access[key] = as
+		ps.stack.AddStackDependency(as, jsii.String("the pipeline's policies name the roles of the environments' accounts"))
+		ps.stacks = append(ps.stacks, as)
+	}
+	t := target.New(as, e.Name, target.Props{
+		Environment:       e.Name,
+		PipelineAccount:   cfg.PipelineAccount,
+		PipelineRoleName:  names.PipelineRole,
+		ValidatorRoleName: names.ValidatorRole,
+		Cluster:           e.Cluster,
+		Service:           e.Service,
+		TaskRoles:         e.TaskRoles,
+	})
+	awscdk.Tags_Of(t.Construct).Add(jsii.String("Environment"), jsii.String(e.Name), nil)
+	ps.targets[e.Name] = t
+	if r := ps.replicas[region]; r != nil {
+		r.AllowRead(t.DeployRole)
+		awscdk.Stack_Of(r.Construct).AddStackDependency(as, jsii.String("the artifact store's policies name the deploy role"))
+	}
+	return t
+}
+
+// replicationBuckets are the artifact stores of the other regions, by region.
+func (ps *pipelineStacks) replicationBuckets() map[string]awss3.IBucket {
+	buckets := map[string]awss3.IBucket{}
+	for region, r := range ps.replicas {
+		buckets[region] = r.Bucket()
+	}
+	return buckets
+}
+
+// readArtifacts lets each environment's deploy role in another account read
+// the image definitions: from the pipeline's bucket, or from the store of
+// the environment's region.
+func (ps *pipelineStacks) readArtifacts(sp *servicepipeline.ServicePipeline, envs []servicepipeline.Environment) {
 	for _, e := range envs {
-		if t := targets[e.Name]; t != nil {
-			bucket, region := awss3.IBucket(sp.Artifacts.Bucket), cfg.PipelineRegion
-			if r := replicas[e.Region]; r != nil {
+		if t := ps.targets[e.Name]; t != nil {
+			bucket, region := awss3.IBucket(sp.Artifacts.Bucket), ps.cfg.PipelineRegion
+			if r := ps.replicas[e.Region]; r != nil {
 				bucket, region = r.Artifacts.Bucket, e.Region
 			}
-			t.ReadArtifacts(bucket, cfg.PipelineAccount, region)
+			t.ReadArtifacts(bucket, ps.cfg.PipelineAccount, region)
 		}
 	}
+}
 
+// tags are the tags of every stack of the pipeline: ours, then the app's
+// and the pipeline's configured ones, which may override them.
+func (ps *pipelineStacks) tags() map[string]string {
 	tags := map[string]string{"Project": "cicd-pipeline", "ManagedBy": "CDK"}
-	if cfg.SingleEnvironment {
-		tags["Environment"] = p.Environments[0].Name
+	if ps.cfg.SingleEnvironment {
+		tags["Environment"] = ps.p.Environments[0].Name
 	} else {
-		tags["Service"] = p.Service
+		tags["Service"] = ps.p.Service
 	}
-	maps.Copy(tags, cfg.Tags)
-	maps.Copy(tags, p.Tags)
+	maps.Copy(tags, ps.cfg.Tags)
+	maps.Copy(tags, ps.p.Tags)
+	return tags
+}
+
+// tag adds the tags to every stack, in key order.
+func tag(stacks []awscdk.Stack, tags map[string]string) {
 	for _, s := range stacks {
 		for _, k := range slices.Sorted(maps.Keys(tags)) {
 			awscdk.Tags_Of(s).Add(jsii.String(k), jsii.String(tags[k]), nil)
 		}
 	}
-	return stacks
 }
 
 // importService refers to an environment's existing ECS service by its ARN,

@@ -8,9 +8,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
@@ -19,62 +19,55 @@ import (
 
 func TestMain(m *testing.M) { cdktest.Main(m) }
 
-// variant is one configuration of the app, synthesized once per test binary
-// with the cdk-nag AwsSolutions checks applied (security_test.go).
-type variant struct {
-	name    string
-	context map[string]any
-	once    sync.Once
-	err     string
-	stacks  []synthesized
-	// nag holds the unsuppressed cdk-nag findings of every stack
-	// (security_test.go).
-	nag []string
+// newVariant is one configuration of the app: every stack, built from
+// context as the entry point builds it, with the cdk-nag AwsSolutions checks
+// applied (security_test.go), synthesized once per test binary and
+// validated as cdk synth does.
+func newVariant(name string, context map[string]any) *cdktest.Fixture {
+	return cdktest.NewAppFixture(name, nagOverrides(context), func(app awscdk.App) ([]awscdk.Stack, error) {
+		addNagChecks(app)
+		cfg, err := LoadConfig(appContext(app))
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		return NewStacks(app, cfg, StackOptions{}), nil
+	}).Validated()
 }
 
-// synthesized is one stack of a variant.
-type synthesized struct {
-	// name is the stack's ID in the app (the stacks of the roles in other
-	// accounts share their stack name, in different accounts).
-	name string
-	tpl  assertions.Template
-	json map[string]any
-	// env is the stack's account/region; dependsOn the stacks it waits for.
-	env       string
-	dependsOn []string
-}
+// connectionArn is the connection of connVariant.
+const connectionArn = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 
 var (
-	devVariant  = &variant{name: "dev", context: map[string]any{}}
-	prodVariant = &variant{name: "prod", context: map[string]any{"environmentSuffix": "prod"}}
-	connVariant = &variant{name: "connection", context: map[string]any{
+	devVariant  = newVariant("dev", map[string]any{})
+	prodVariant = newVariant("prod", map[string]any{"environmentSuffix": "prod"})
+	connVariant = newVariant("connection", map[string]any{
 		"environmentSuffix":    "staging",
 		"sourceProvider":       "connection",
-		"connectionArn":        "arn:aws:codeconnections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+		"connectionArn":        connectionArn,
 		"githubRepo":           "octo-org/service",
 		"branch":               "release",
 		"githubTokenParameter": "/cicd-pipeline/staging/github-token",
 		"notificationEmail":    "team@example.com",
 		"requireApproval":      "true",
 		"tags":                 `{"CostCenter":"1234","Owner":"platform"}`,
-	}}
+	})
 	// The README's example (examples/pipelines.json): two services promoted
 	// through three environments each, in one account and region, plus a
 	// service with the longest service and environment names allowed.
-	multiVariant = &variant{name: "multi", context: examplePipelines(map[string]any{
+	multiVariant = newVariant("multi", examplePipelines(map[string]any{
 		"service": longService,
 		"environments": []any{
 			map[string]any{"name": "dev", "cluster": "apps-dev", "service": longService},
 			map[string]any{"name": "qa", "cluster": "apps-dev", "service": longService + "-qa", "requireApproval": true},
 			map[string]any{"name": longEnvironment, "cluster": "apps-prod", "service": longService, "requireApproval": false},
 		},
-	})}
+	}))
 )
 
 // The README's example of accounts and regions (examples/accounts.json): a
 // pipeline in account 111111111111 (eu-west-1) that deploys to dev there,
 // to staging in 222222222222 and to prod in 333333333333 (us-east-1).
-var crossVariant = &variant{name: "accounts", context: exampleContext("examples/accounts.json")}
+var crossVariant = newVariant("accounts", exampleContext("examples/accounts.json"))
 
 func exampleContext(path string) map[string]any {
 	data, err := os.ReadFile(path)
@@ -103,57 +96,6 @@ const (
 	longEnvironment = "production-eu-west-1"
 )
 
-// synth synthesizes the variant's app once: every stack, with its cdk-nag
-// findings.
-func (v *variant) synth(t *testing.T) []synthesized {
-	t.Helper()
-	v.once.Do(func() {
-		defer func() {
-			if r := recover(); r != nil {
-				v.err = fmt.Sprint(r)
-			}
-		}()
-		app := nagApp(t, v.context)
-		cfg, err := LoadConfig(appContext(app))
-		if err != nil {
-			v.err = "config: " + err.Error()
-			return
-		}
-		for _, stack := range NewStacks(app, cfg, StackOptions{}) {
-			tpl, j := cdktest.Template(stack)
-			s := synthesized{name: *stack.Node().Id(), tpl: tpl, json: j, env: *stack.Account() + "/" + *stack.Region()}
-			for _, d := range *stack.Dependencies() {
-				s.dependsOn = append(s.dependsOn, *d.Node().Id())
-			}
-			v.stacks = append(v.stacks, s)
-			v.nag = append(v.nag, nagFindings(stack)...)
-		}
-	})
-	if len(v.stacks) == 0 {
-		t.Fatalf("variant %s did not synthesize: %s", v.name, v.err)
-	}
-	return v.stacks
-}
-
-// template is the variant's first stack.
-func (v *variant) template(t *testing.T) (assertions.Template, map[string]any) {
-	t.Helper()
-	s := v.synth(t)[0]
-	return s.tpl, s.json
-}
-
-// stack is the variant's stack of that name.
-func (v *variant) stack(t *testing.T, name string) synthesized {
-	t.Helper()
-	for _, s := range v.synth(t) {
-		if s.name == name {
-			return s
-		}
-	}
-	t.Fatalf("variant %s has no stack %s", v.name, name)
-	return synthesized{}
-}
-
 func stageNames(t *testing.T, tpl map[string]any) []string {
 	t.Helper()
 	var names []string
@@ -168,7 +110,7 @@ func stageNames(t *testing.T, tpl map[string]any) []string {
 
 func TestStageOrder(t *testing.T) {
 	for _, tc := range []struct {
-		v     *variant
+		v     *cdktest.Fixture
 		stack string
 		want  string
 	}{
@@ -178,7 +120,7 @@ func TestStageOrder(t *testing.T) {
 		{multiVariant, "cicd-orders", "Source,Build,Validate,dev,staging,prod"},
 		{multiVariant, "cicd-" + longService, "Source,Build,Validate,dev,qa," + longEnvironment},
 	} {
-		if got := strings.Join(stageNames(t, tc.v.stack(t, tc.stack).json), ","); got != tc.want {
+		if got := strings.Join(stageNames(t, tc.v.Stack(t, tc.stack).JSON), ","); got != tc.want {
 			t.Errorf("%s: stages %s, want %s", tc.stack, got, tc.want)
 		}
 	}
@@ -187,7 +129,7 @@ func TestStageOrder(t *testing.T) {
 // The gate and the verify actions get what to check from the build's and
 // the source's variables; the deploy action gets the image by digest.
 func TestPipelineActions(t *testing.T) {
-	tpl, _ := devVariant.template(t)
+	tpl, _ := devVariant.Template(t)
 	const vars = `"imageTag":"#{BuildVariables.IMAGE_TAG}","imageDigest":"#{BuildVariables.IMAGE_DIGEST}",` +
 		`"executionId":"#{codepipeline.PipelineExecutionId}","commitTime":"#{SourceVariables.CommitterDate}"`
 	cdktest.HasResourceProperties(t, tpl, "AWS::CodePipeline::Pipeline", map[string]any{
@@ -239,8 +181,8 @@ func TestPromotionThroughEnvironments(t *testing.T) {
 			}))
 		return map[string]any{"Name": name, "Actions": actions}
 	}
-	orders := multiVariant.stack(t, "cicd-orders")
-	cdktest.HasResourceProperties(t, orders.tpl, "AWS::CodePipeline::Pipeline", map[string]any{
+	orders := multiVariant.Stack(t, "cicd-orders")
+	cdktest.HasResourceProperties(t, orders.Template, "AWS::CodePipeline::Pipeline", map[string]any{
 		"Name": "cicd-orders",
 		"Stages": []any{
 			assertions.Match_ObjectLike(&map[string]any{"Name": "Source"}),
@@ -255,13 +197,13 @@ func TestPromotionThroughEnvironments(t *testing.T) {
 		},
 	})
 	// The build is the pipeline's only one: one image for every environment.
-	cdktest.ResourceCountIs(t, orders.tpl, "AWS::CodeBuild::Project", 1)
+	cdktest.ResourceCountIs(t, orders.Template, "AWS::CodeBuild::Project", 1)
 
 	// Approval placement follows the configuration: explicit on qa, and
 	// turned off on the last environment.
-	long := multiVariant.stack(t, "cicd-"+longService)
+	long := multiVariant.Stack(t, "cicd-"+longService)
 	approvals := map[string]bool{}
-	for _, p := range cdktest.Resources(long.json, "AWS::CodePipeline::Pipeline") {
+	for _, p := range cdktest.Resources(long.JSON, "AWS::CodePipeline::Pipeline") {
 		for _, s := range p["Properties"].(map[string]any)["Stages"].([]any) {
 			for _, a := range s.(map[string]any)["Actions"].([]any) {
 				if a.(map[string]any)["Name"] == "Approve" {
@@ -271,7 +213,7 @@ func TestPromotionThroughEnvironments(t *testing.T) {
 		}
 	}
 	if want := map[string]bool{"qa": true}; !reflect.DeepEqual(approvals, want) {
-		t.Errorf("%s: approvals in %v, want only in qa", long.name, approvals)
+		t.Errorf("%s: approvals in %v, want only in qa", long.Name, approvals)
 	}
 }
 
@@ -294,11 +236,11 @@ func TestNamesCoexist(t *testing.T) {
 		"AWS::Events::Rule/Name":                     64,
 	}
 	owner := map[string]string{}
-	for _, s := range multiVariant.synth(t) {
-		if len(s.name) > 128 {
-			t.Errorf("stack name %s is longer than 128 characters", s.name)
+	for _, s := range multiVariant.Stacks(t) {
+		if len(s.Name) > 128 {
+			t.Errorf("stack name %s is longer than 128 characters", s.Name)
 		}
-		for id, r := range s.json["Resources"].(map[string]any) {
+		for id, r := range s.JSON["Resources"].(map[string]any) {
 			res := r.(map[string]any)
 			props, _ := res["Properties"].(map[string]any)
 			for key, limit := range limits {
@@ -308,24 +250,24 @@ func TestNamesCoexist(t *testing.T) {
 					continue
 				}
 				if len(name) > limit {
-					t.Errorf("%s/%s: %s %q is %d characters, over the limit of %d", s.name, id, prop, name, len(name), limit)
+					t.Errorf("%s/%s: %s %q is %d characters, over the limit of %d", s.Name, id, prop, name, len(name), limit)
 				}
 				if prev, dup := owner[typ+" "+name]; dup {
-					t.Errorf("%s %q is in %s and %s/%s", typ, name, prev, s.name, id)
+					t.Errorf("%s %q is in %s and %s/%s", typ, name, prev, s.Name, id)
 				}
-				owner[typ+" "+name] = s.name + "/" + id
+				owner[typ+" "+name] = s.Name + "/" + id
 			}
 		}
-		for id, o := range s.json["Outputs"].(map[string]any) {
+		for id, o := range s.JSON["Outputs"].(map[string]any) {
 			export, _ := o.(map[string]any)["Export"].(map[string]any)
 			name, _ := export["Name"].(string)
 			if name == "" {
 				continue
 			}
 			if prev, dup := owner["export "+name]; dup {
-				t.Errorf("export %s is in %s and %s/%s", name, prev, s.name, id)
+				t.Errorf("export %s is in %s and %s/%s", name, prev, s.Name, id)
 			}
-			owner["export "+name] = s.name + "/" + id
+			owner["export "+name] = s.Name + "/" + id
 		}
 	}
 	// A physical name is kept for every resource that has one, so the
@@ -340,14 +282,14 @@ func TestNamesCoexist(t *testing.T) {
 }
 
 func TestSourceProviders(t *testing.T) {
-	dev, _ := devVariant.template(t)
+	dev, _ := devVariant.Template(t)
 	dev.HasResourceProperties(jsii.String("AWS::CodeCommit::Repository"), map[string]any{"RepositoryName": "cicd-pipeline-dev"})
 	dev.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{
 		"EventPattern": assertions.Match_ObjectLike(&map[string]any{"source": []any{"aws.codecommit"},
 			"detail": assertions.Match_ObjectLike(&map[string]any{"referenceName": []any{"main"}})}),
 	})
 
-	conn, _ := connVariant.template(t)
+	conn, _ := connVariant.Template(t)
 	conn.ResourceCountIs(jsii.String("AWS::CodeCommit::Repository"), jsii.Number(0))
 	conn.HasResourceProperties(jsii.String("AWS::CodePipeline::Pipeline"), map[string]any{
 		"Triggers": []any{map[string]any{
@@ -358,11 +300,11 @@ func TestSourceProviders(t *testing.T) {
 			},
 		}},
 	})
-	_, connJSON := connVariant.template(t)
+	_, connJSON := connVariant.Template(t)
 	found := false
 	for _, p := range cdktest.Resources(connJSON, "AWS::IAM::Policy") {
 		b, _ := json.Marshal(p)
-		if strings.Contains(string(b), `"codeconnections:UseConnection"`) && strings.Contains(string(b), connVariant.context["connectionArn"].(string)) {
+		if strings.Contains(string(b), `"codeconnections:UseConnection"`) && strings.Contains(string(b), connectionArn) {
 			found = true
 		}
 	}
@@ -372,7 +314,7 @@ func TestSourceProviders(t *testing.T) {
 }
 
 func TestGitHubTokenReachesBuild(t *testing.T) {
-	tpl, _ := connVariant.template(t)
+	tpl, _ := connVariant.Template(t)
 	cdktest.HasResourceProperties(t, tpl, "AWS::CodeBuild::Project", map[string]any{
 		"Environment": assertions.Match_ObjectLike(&map[string]any{
 			"Image": "aws/codebuild/standard:7.0", "ComputeType": "BUILD_GENERAL1_SMALL", "PrivilegedMode": true,
@@ -385,7 +327,7 @@ func TestGitHubTokenReachesBuild(t *testing.T) {
 }
 
 func TestOutputs(t *testing.T) {
-	tpl, _ := devVariant.template(t)
+	tpl, _ := devVariant.Template(t)
 	for _, id := range []string{"pipelineName", "ecrRepositoryUri", "artifactBucketName", "buildProjectName",
 		"snsTopicArn", "validationLambdaArn", "stateTableName", "kmsKeyId"} {
 		cdktest.HasOutput(t, tpl, id, map[string]any{
@@ -396,7 +338,7 @@ func TestOutputs(t *testing.T) {
 }
 
 func TestTagsOnEveryResource(t *testing.T) {
-	_, j := connVariant.template(t)
+	_, j := connVariant.Template(t)
 	want := map[string]string{"Environment": "staging", "Project": "cicd-pipeline", "ManagedBy": "CDK", "CostCenter": "1234", "Owner": "platform"}
 	tagged := 0
 	for id, r := range j["Resources"].(map[string]any) {
@@ -443,8 +385,8 @@ func TestStatefulResourcesKeepIdentity(t *testing.T) {
 		"HistoryTable4479EEA3":        {"AWS::DynamoDB::Table", "RetainExceptOnCreate"},
 		"PipelineRepository8C6A768A":  {"AWS::CodeCommit::Repository", "RetainExceptOnCreate"},
 	}
-	for _, v := range []*variant{devVariant, prodVariant, connVariant} {
-		tpl, j := v.template(t)
+	for _, v := range []*cdktest.Fixture{devVariant, prodVariant, connVariant} {
+		tpl, j := v.Template(t)
 		resources := j["Resources"].(map[string]any)
 		retained := map[string]string{} // deletion policy by type
 		for id, want := range stateful {
@@ -454,19 +396,19 @@ func TestStatefulResourcesKeepIdentity(t *testing.T) {
 			}
 			r, ok := resources[id].(map[string]any)
 			if !ok || r["Type"] != typ {
-				t.Errorf("%s: %s (%s) is missing: a changed logical ID replaces the resource", v.name, id, typ)
+				t.Errorf("%s: %s (%s) is missing: a changed logical ID replaces the resource", v.Name(), id, typ)
 			}
 			retained[typ] = want.deletion
 		}
 		// Every resource of these types, the ones above included.
 		for _, typ := range slices.Sorted(maps.Keys(retained)) {
-			cdktest.Retained(t, tpl, typ, retained[typ], v.name+": deleting or replacing it loses the data it holds")
+			cdktest.Retained(t, tpl, typ, retained[typ], v.Name()+": deleting or replacing it loses the data it holds")
 		}
 	}
 
 	// Only prod's table refuses deletion; other environments can be removed.
-	protection := func(v *variant) any {
-		_, j := v.template(t)
+	protection := func(v *cdktest.Fixture) any {
+		_, j := v.Template(t)
 		table, _ := j["Resources"].(map[string]any)["HistoryTable4479EEA3"].(map[string]any)
 		props, _ := table["Properties"].(map[string]any)
 		return props["DeletionProtectionEnabled"]

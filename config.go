@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -470,7 +471,7 @@ func (r *reader) placement(c *Config) {
 		targets := map[string]string{}
 		for j, e := range p.Environments {
 			path := fmt.Sprintf("%s[%d].environments[%d]", keyPipelines, i, j)
-			if placed := cmpOr(e.Account, e.Region); placed != "" {
+			if placed := cmp.Or(e.Account, e.Region); placed != "" {
 				what := "account " + e.Account
 				if e.Account == "" {
 					what = "region " + e.Region
@@ -482,20 +483,13 @@ func (r *reader) placement(c *Config) {
 					r.missingWhy(keyPipelineRegion, fmt.Sprintf("%s names %s, so the pipelines need an account and a region of their own: set pipelineRegion (e.g. eu-west-1)", path, what))
 				}
 			}
-			where := strings.Join([]string{cmpOr(e.Account, c.PipelineAccount), cmpOr(e.Region, c.PipelineRegion), e.Cluster, e.Service}, "/")
+			where := strings.Join([]string{cmp.Or(e.Account, c.PipelineAccount), cmp.Or(e.Region, c.PipelineRegion), e.Cluster, e.Service}, "/")
 			if prev, dup := targets[where]; dup {
 				r.fail(path+".service", e.Service, fmt.Sprintf("environment %s deploys the same ECS service (cluster %s, same account and region) as environment %s; each environment needs its own service", e.Name, e.Cluster, prev))
 			}
 			targets[where] = e.Name
 		}
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // sourceFields are the source's keys: flat keys, or the paths of a

@@ -15,7 +15,7 @@ import (
 // orders in the README's example (examples/pipelines.json); when the stack
 // changes, the diagram must be regenerated with it.
 func TestREADMEDiagramMatchesStack(t *testing.T) {
-	tpl := multiVariant.stack(t, diagram.ExampleStack).json
+	tpl := multiVariant.Stack(t, diagram.ExampleStack).JSON
 	chart, err := diagram.Mermaid(tpl)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestREADMEDiagramMatchesStack(t *testing.T) {
 // The single-environment stack draws its CodeCommit repository and the
 // stages Deploy and Verify.
 func TestDiagramOfSingleEnvironmentStack(t *testing.T) {
-	_, tpl := devVariant.template(t)
+	_, tpl := devVariant.Template(t)
 	chart, err := diagram.Mermaid(tpl)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +64,7 @@ func TestDiagramOfSingleEnvironmentStack(t *testing.T) {
 
 // The connection variant draws its own source and trigger, and the approval.
 func TestDiagramOfConnectionVariant(t *testing.T) {
-	_, tpl := connVariant.template(t)
+	_, tpl := connVariant.Template(t)
 	chart, err := diagram.Mermaid(tpl)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"cicd/internal/cdktest"
+	"cicd/internal/gomod"
 )
 
 const (
@@ -375,7 +376,7 @@ func TestAppCommand(t *testing.T) {
 // Through the pinned CDK CLI, the app's line comes first; the CLI's own
 // "Subprocess exited" line, which no exit code avoids, is the only other.
 func TestAppCommandThroughCLI(t *testing.T) {
-	root, err := cdktest.ModuleRoot()
+	root, err := gomod.Root(".")
 	if err != nil {
 		t.Fatal(err)
 	}

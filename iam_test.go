@@ -14,6 +14,7 @@ import (
 
 	"cicd/constructs/validator"
 	"cicd/internal/cdktest"
+	"cicd/internal/gomod"
 )
 
 // validatorOperations reads the validator's ports (one interface per AWS
@@ -21,7 +22,7 @@ import (
 // actions they stand for: "<sdk package>:<method>".
 func validatorOperations(t *testing.T) []string {
 	t.Helper()
-	root, err := cdktest.ModuleRoot()
+	root, err := gomod.Root(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func validatorOperations(t *testing.T) []string {
 // validator's role, and the managed policies attached to it.
 func validatorRoleActions(t *testing.T) (actions []string, managed string) {
 	t.Helper()
-	_, tpl := devVariant.template(t)
+	_, tpl := devVariant.Template(t)
 	var role string
 	for _, fn := range cdktest.Resources(tpl, "AWS::Lambda::Function") {
 		props := fn["Properties"].(map[string]any)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,6 +22,7 @@ import (
 
 	"cicd/constructs/servicepipeline"
 	"cicd/internal/cdktest"
+	"cicd/internal/gomod"
 	"cicd/internal/policy"
 	"cicd/internal/suppress"
 )
@@ -30,52 +32,63 @@ import (
 // older codestar-connections prefix without approval; each is synthesized
 // once per test binary, with the cdk-nag AwsSolutions checks applied.
 var (
-	legacyVariant = &variant{name: "connection-legacy", context: map[string]any{
+	legacyVariant = newVariant("connection-legacy", map[string]any{
 		"environmentSuffix": "qa",
 		"sourceProvider":    "connection",
 		"connectionArn":     "arn:aws:codestar-connections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
 		"githubRepo":        "octo-org/service",
 		"requireApproval":   "false",
-	}}
-	checkedVariants = []*variant{devVariant, prodVariant, connVariant, legacyVariant, multiVariant, crossVariant}
+	})
+	checkedVariants = []*cdktest.Fixture{devVariant, prodVariant, connVariant, legacyVariant, multiVariant, crossVariant}
 )
 
-// nagApp returns an app with the AwsSolutions checks applied. With
-// annotationsInValidationReport on (cdk.json), an error annotation fails
-// synthesis with a report file; off, the findings stay readable as
-// annotations, which is how the tests collect them.
-func nagApp(t *testing.T, context map[string]any) awscdk.App {
-	t.Helper()
+// nagOverrides are the context of an app with the AwsSolutions checks
+// applied. With annotationsInValidationReport on (cdk.json), an error
+// annotation fails synthesis with a report file; off, the findings stay
+// readable as annotations, which is how the tests collect them.
+func nagOverrides(context map[string]any) map[string]any {
 	overrides := map[string]any{"@aws-cdk/core:annotationsInValidationReport": false}
-	for k, v := range context {
-		overrides[k] = v
-	}
-	app := cdktest.NewApp(t, overrides, false)
+	maps.Copy(overrides, context)
+	return overrides
+}
+
+// addNagChecks applies the AwsSolutions checks to app.
+func addNagChecks(app awscdk.App) {
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{
 		Verbose: jsii.Bool(true),
 		Reports: jsii.Bool(false),
 	}), nil)
+}
+
+// nagApp returns an app with the AwsSolutions checks applied.
+func nagApp(t *testing.T, context map[string]any) awscdk.App {
+	t.Helper()
+	app := cdktest.NewApp(t, nagOverrides(context), false)
+	addNagChecks(app)
 	return app
 }
 
-// findings returns the variant's unsuppressed cdk-nag findings.
-func (v *variant) findings(t *testing.T) []string {
+// variantFindings returns the variant's unsuppressed cdk-nag findings.
+func variantFindings(t *testing.T, v *cdktest.Fixture) []string {
 	t.Helper()
-	v.synth(t)
-	return v.nag
+	var findings []string
+	for _, s := range v.Stacks(t) {
+		findings = append(findings, nagFindings(s.Stack)...)
+	}
+	return findings
 }
 
 // templateFiles writes the variant's templates into dir for the
 // command-line checks.
-func (v *variant) templateFiles(t *testing.T, dir string) []string {
+func templateFiles(t *testing.T, v *cdktest.Fixture, dir string) []string {
 	t.Helper()
 	var paths []string
-	for _, s := range v.synth(t) {
-		data, err := json.MarshalIndent(s.json, "", " ")
+	for _, s := range v.Stacks(t) {
+		data, err := json.MarshalIndent(s.JSON, "", " ")
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(dir, v.name+"-"+s.name+".template.json")
+		path := filepath.Join(dir, v.Name()+"-"+s.Name+".template.json")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -112,8 +125,8 @@ func nagFindings(stack awscdk.Stack) []string {
 
 func TestCdkNagAwsSolutions(t *testing.T) {
 	for _, v := range checkedVariants {
-		t.Run(v.name, func(t *testing.T) {
-			if findings := v.findings(t); len(findings) > 0 {
+		t.Run(v.Name(), func(t *testing.T) {
+			if findings := variantFindings(t, v); len(findings) > 0 {
 				t.Errorf("%d unsuppressed cdk-nag findings: fix the resource, or suppress the finding where the resource "+
 					"is made with a reason (internal/suppress):\n  %s", len(findings), strings.Join(findings, "\n  "))
 			}
@@ -153,7 +166,7 @@ func TestCdkNagReportsNewFinding(t *testing.T) {
 }
 
 func TestCfnGuardControlTower(t *testing.T) {
-	root, err := cdktest.ModuleRoot()
+	root, err := gomod.Root(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +186,7 @@ func TestCfnGuardControlTower(t *testing.T) {
 	files := make([][]string, len(checkedVariants))
 	var all []string
 	for i, v := range checkedVariants {
-		files[i] = v.templateFiles(t, dir)
+		files[i] = templateFiles(t, v, dir)
 		all = append(all, files[i]...)
 	}
 	reports, err := guard.ValidateAll(all...)
@@ -182,7 +195,7 @@ func TestCfnGuardControlTower(t *testing.T) {
 	}
 	ran := 0
 	for i, v := range checkedVariants {
-		t.Run(v.name, func(t *testing.T) {
+		t.Run(v.Name(), func(t *testing.T) {
 			ran++
 			var violations []policy.Violation
 			for _, f := range files[i] {
@@ -212,7 +225,7 @@ func TestCfnLint(t *testing.T) {
 	dir := t.TempDir()
 	var files []string
 	for _, v := range checkedVariants {
-		files = append(files, v.templateFiles(t, dir)...)
+		files = append(files, templateFiles(t, v, dir)...)
 	}
 	findings, err := policy.Lint(files...)
 	if err != nil {
@@ -231,21 +244,21 @@ func TestCfnLint(t *testing.T) {
 // and each service principal just the operations it performs.
 func TestKeyPolicyLeastPrivilege(t *testing.T) {
 	for _, v := range checkedVariants {
-		t.Run(v.name, func(t *testing.T) {
-			for _, s := range v.synth(t) {
-				keys := cdktest.Resources(s.json, "AWS::KMS::Key")
+		t.Run(v.Name(), func(t *testing.T) {
+			for _, s := range v.Stacks(t) {
+				keys := cdktest.Resources(s.JSON, "AWS::KMS::Key")
 				switch {
-				case strings.Contains(s.name, "-access-"):
+				case strings.Contains(s.Name, "-access-"):
 					// A stack of roles in another account holds no key.
 					if len(keys) != 0 {
-						t.Errorf("%s: %d KMS keys, want none", s.name, len(keys))
+						t.Errorf("%s: %d KMS keys, want none", s.Name, len(keys))
 					}
 					continue
 				case len(keys) != 1:
-					t.Fatalf("%s: %d KMS keys, want 1", s.name, len(keys))
+					t.Fatalf("%s: %d KMS keys, want 1", s.Name, len(keys))
 				}
 				for id, key := range keys {
-					checkKeyPolicy(t, s.name+"/"+id, key, s)
+					checkKeyPolicy(t, s.Name+"/"+id, key, s)
 				}
 			}
 		})
@@ -264,7 +277,7 @@ func stackNames(stack string) servicepipeline.Names {
 // Logs for the two log groups and EventBridge for the topic (the pipeline's
 // key only), grants only for AWS services, and to the deploy role of an
 // environment in another account, kms:Decrypt and kms:DescribeKey.
-func checkKeyPolicy(t *testing.T, id string, key map[string]any, s synthesized) {
+func checkKeyPolicy(t *testing.T, id string, key map[string]any, s cdktest.Stack) {
 	t.Helper()
 	pseudo := func(name string) any { return map[string]any{"Ref": "AWS::" + name} }
 	partition, region, account := pseudo("Partition"), pseudo("Region"), pseudo("AccountId")
@@ -280,7 +293,7 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, s synthesized) 
 		}
 		return text
 	}
-	if acct, reg, ok := strings.Cut(s.env, "/"); ok && !strings.Contains(s.env, "${Token") {
+	if acct, reg, ok := strings.Cut(s.Env, "/"); ok && !strings.Contains(s.Env, "${Token") {
 		partition, region, account = "aws", reg, acct
 	}
 	root := join("arn:", partition, ":iam::", account, ":root")
@@ -288,9 +301,9 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, s synthesized) 
 	logGroup := func(name string) any {
 		return join("arn:", partition, ":logs:", region, ":", account, ":log-group:"+name)
 	}
-	replica := strings.Contains(s.name, "-artifacts-")
+	replica := strings.Contains(s.Name, "-artifacts-")
 	otherAccount := regexp.MustCompile(`^arn:aws:iam::(\d{12}):role/`)
-	names := stackNames(s.name)
+	names := stackNames(s.Name)
 	seen := map[string]bool{}
 	statements := key["Properties"].(map[string]any)["KeyPolicy"].(map[string]any)["Statement"].([]any)
 	for _, raw := range statements {

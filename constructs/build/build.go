@@ -4,6 +4,7 @@
 package build
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"cicd/constructs/encryption"
+	"cicd/constructs/registry"
 	"cicd/internal/suppress"
 )
 
@@ -107,23 +110,8 @@ type Build struct {
 // Docker, with a Docker layer cache and KMS-encrypted logs.
 func New(scope constructs.Construct, id string, props Props) *Build {
 	this := constructs.NewConstruct(scope, jsii.String(id))
-	retention := props.LogRetention
-	if retention == "" {
-		retention = awslogs.RetentionDays_ONE_WEEK
-	}
-	timeout := props.Timeout
-	if timeout == 0 {
-		timeout = 15 * time.Minute
-	}
-
-	logGroup := awslogs.NewLogGroup(this, jsii.String("LogGroup"), &awslogs.LogGroupProps{
-		LogGroupName:  jsii.String(props.LogGroupName),
-		Retention:     retention,
-		EncryptionKey: props.Key,
-		// Build logs are short-lived; destroying the group lets the stack be
-		// deleted and deployed again under the same name.
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	timeout := cmp.Or(props.Timeout, 15*time.Minute)
+	logGroup := encryption.NewLogGroup(this, "LogGroup", props.LogGroupName, props.Key, props.LogRetention)
 
 	containers := distinct(props.ContainerNames)
 	container := props.ContainerName
@@ -133,10 +121,7 @@ func New(scope constructs.Construct, id string, props Props) *Build {
 		}
 		container = containers[0]
 	}
-	platform := props.Platform
-	if platform == "" {
-		platform = PlatformAMD64
-	}
+	platform := cmp.Or(props.Platform, PlatformAMD64)
 	image, ok := buildImages[platform]
 	if !ok {
 		panic(fmt.Sprintf("build: platform %q is not supported: use %s or %s", platform, PlatformAMD64, PlatformARM64))
@@ -185,7 +170,7 @@ func New(scope constructs.Construct, id string, props Props) *Build {
 
 	props.Repository.GrantPullPush(project)
 	// The re-run check asks whether the commit's image is already there.
-	props.Repository.Grant(project, jsii.String("ecr:DescribeImages"))
+	registry.GrantFindImages(props.Repository, project)
 	if props.GitHubTokenParameter != "" {
 		// The SecureString parameter is encrypted with the pipeline key.
 		props.Key.GrantDecrypt(project)

@@ -6,6 +6,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -15,13 +16,13 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscodepipeline"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"cicd/constructs/notifications"
 	"cicd/internal/delivery"
 	"cicd/internal/suppress"
 )
@@ -289,28 +290,7 @@ func (d *Dashboard) AlarmArns() *string {
 // allowAlarmsToPublish lets CloudWatch publish this construct's alarms (and
 // only those, by name) to the topic, and use the topic's key for them.
 func (d *Dashboard) allowAlarmsToPublish(p Props) {
-	stack := awscdk.Stack_Of(d.Construct)
-	alarms := d.AlarmArns()
-	p.Topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("CloudWatchAlarmsPublish"),
-		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
-		Actions:    jsii.Strings("sns:Publish"),
-		Resources:  &[]*string{p.Topic.TopicArn()},
-		Conditions: &map[string]any{
-			"ArnLike":      map[string]any{"aws:SourceArn": alarms},
-			"StringEquals": map[string]any{"aws:SourceAccount": stack.Account()},
-		},
-	}))
-	if p.Key != nil {
-		// SNS encrypts each message with a data key that the publisher,
-		// here CloudWatch, must be allowed to make.
-		p.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String("CloudWatchAlarmsUseKeyForTopic"),
-			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
-			Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
-			Resources:  jsii.Strings("*"),
-		}), jsii.Bool(false))
-	}
+	notifications.GrantAlarmsPublish(p.Topic, p.Key, d.AlarmArns())
 }
 
 const day = 24 * time.Hour
@@ -437,18 +417,10 @@ func minutes(d time.Duration) string {
 }
 
 func withDefaults(p Props) Props {
-	if p.ConsecutiveFailedDeployments == 0 {
-		p.ConsecutiveFailedDeployments = DefaultConsecutiveFailedDeployments
-	}
-	if p.ValidatorErrors == 0 {
-		p.ValidatorErrors = DefaultValidatorErrors
-	}
-	if p.ValidatorErrorPeriod == 0 {
-		p.ValidatorErrorPeriod = DefaultValidatorErrorPeriod
-	}
-	if p.TimeRange == 0 {
-		p.TimeRange = DefaultTimeRange
-	}
+	p.ConsecutiveFailedDeployments = cmp.Or(p.ConsecutiveFailedDeployments, DefaultConsecutiveFailedDeployments)
+	p.ValidatorErrors = cmp.Or(p.ValidatorErrors, DefaultValidatorErrors)
+	p.ValidatorErrorPeriod = cmp.Or(p.ValidatorErrorPeriod, DefaultValidatorErrorPeriod)
+	p.TimeRange = cmp.Or(p.TimeRange, DefaultTimeRange)
 	return p
 }
 

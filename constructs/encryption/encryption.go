@@ -3,9 +3,12 @@
 package encryption
 
 import (
+	"cmp"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -37,12 +40,8 @@ type Encryption struct {
 // rule targets the topic (see the stack test that pins it).
 func New(scope constructs.Construct, id string, props Props) *Encryption {
 	this := constructs.NewConstruct(scope, jsii.String(id))
-	description := props.Description
-	if description == "" {
-		description = "cicd pipeline key"
-	}
 	key := awskms.NewKey(this, jsii.String("Key"), &awskms.KeyProps{
-		Description:       jsii.String(description),
+		Description:       jsii.String(cmp.Or(props.Description, "cicd pipeline key")),
 		EnableKeyRotation: jsii.Bool(true),
 		PendingWindow:     awscdk.Duration_Days(jsii.Number(30)),
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
@@ -93,4 +92,18 @@ func New(scope constructs.Construct, id string, props Props) *Encryption {
 		TargetKey: key,
 	})
 	return &Encryption{Construct: this, Key: key, Alias: alias}
+}
+
+// NewLogGroup creates the log group name, encrypted with key (whose policy
+// must name the group: Props.LogGroupNames), keeping its events for
+// retention (Default: one week). The logs of a build or an invocation are
+// short-lived: the group is destroyed with the stack, so the stack can be
+// deleted and deployed again under the same name.
+func NewLogGroup(scope constructs.Construct, id, name string, key awskms.IKey, retention awslogs.RetentionDays) awslogs.LogGroup {
+	return awslogs.NewLogGroup(scope, jsii.String(id), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String(name),
+		Retention:     cmp.Or(retention, awslogs.RetentionDays_ONE_WEEK),
+		EncryptionKey: key,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
 }

@@ -15,10 +15,11 @@ import (
 func TestMain(m *testing.M) { cdktest.Main(m) }
 
 var fixture = cdktest.NewFixture("encryption", nil, func(stack awscdk.Stack) {
-	encryption.New(stack, "Encryption", encryption.Props{
+	e := encryption.New(stack, "Encryption", encryption.Props{
 		Alias:         "alias/cicd-pipeline-test",
 		LogGroupNames: []string{"/aws/codebuild/cicd-pipeline-test", "/aws/lambda/cicd-pipeline-validator-test"},
 	})
+	encryption.NewLogGroup(stack, "LogGroup", "/aws/lambda/cicd-pipeline-validator-test", e.Key, "")
 })
 
 func TestKeyIsRotatedAndRetained(t *testing.T) {

@@ -87,6 +87,21 @@ func (h *History) GrantQueryIndex(grantee awsiam.IGrantable) awsiam.Grant {
 	})
 }
 
+// GrantAppend lets grantee append outcomes to table, the contract of an
+// audit trail: dynamodb:PutItem to write an item, dynamodb:GetItem to
+// recognise its own item after a retried write, and nothing that updates or
+// deletes one. (IAM cannot tell a new item from a replaced one: the writer
+// puts with attribute_not_exists on the key, see lambda/validator.)
+// With a customer-managed key it also grants the key's kms:Decrypt and
+// kms:GenerateDataKey*, which reading and writing the encrypted items take.
+func GrantAppend(table awsdynamodb.ITable, grantee awsiam.IGrantable) awsiam.Grant {
+	grant := table.Grant(grantee, jsii.String("dynamodb:PutItem"), jsii.String("dynamodb:GetItem"))
+	if key := table.EncryptionKey(); key != nil {
+		key.Grant(grantee, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
+	}
+	return grant
+}
+
 // New creates the table: on-demand, point-in-time recovery, encrypted with the
 // key and retained when the stack is deleted or the table replaced, since it
 // is the audit trail. When the stack's first create rolls back the table is

@@ -28,6 +28,7 @@ var fixture = cdktest.NewFixture("history", nil, func(stack awscdk.Stack) {
 	}
 	dev.GrantQueryIndex(role("Reader"))
 	dev.Table.Grant(role("Writer"), jsii.String("dynamodb:PutItem"))
+	history.GrantAppend(dev.Table, role("Appender"))
 })
 
 // policy returns the statements of the default policy of the role whose

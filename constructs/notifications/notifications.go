@@ -150,6 +150,34 @@ func (n *Notifications) RestrictPublishers(roles ...awsiam.IRole) {
 	}))
 }
 
+// GrantAlarmsPublish lets CloudWatch publish to topic for the alarms of the
+// stack's account whose ARNs match alarmArns (a pattern may end in *), and
+// nothing else: a statement of the topic's policy. For a topic encrypted with
+// key it also lets CloudWatch make the data keys SNS encrypts each message
+// with (kms:Decrypt, kms:GenerateDataKey*), a statement of the key's policy.
+// With RestrictPublishers, the same ARNs go to AllowSource.
+func GrantAlarmsPublish(topic awssns.ITopic, key awskms.IKey, alarmArns *string) {
+	cloudWatch := awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)
+	topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Principals: &[]awsiam.IPrincipal{cloudWatch},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{topic.TopicArn()},
+		Conditions: &map[string]any{
+			"ArnLike":      map[string]any{"aws:SourceArn": alarmArns},
+			"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Stack_Of(topic).Account()},
+		},
+	}))
+	if key != nil {
+		key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("CloudWatchAlarmsUseKeyForTopic"),
+			Principals: &[]awsiam.IPrincipal{cloudWatch},
+			Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+			Resources:  jsii.Strings("*"),
+		}), jsii.Bool(false))
+	}
+}
+
 // Announce makes the topic the target of rule, with text as the message (it
 // may hold awsevents.EventField values), and lets EventBridge publish for
 // that rule. Every rule that publishes to the topic must be added here: the

@@ -3,6 +3,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -168,32 +169,16 @@ func New(scope constructs.Construct, id string, props Props) *Pipeline {
 	if len(props.Environments) > 1 && !props.StagePerEnvironment {
 		panic("pipeline: several environments need StagePerEnvironment")
 	}
-	timeout := props.DeploymentTimeout
-	if timeout == 0 {
-		timeout = 20 * time.Minute
-	}
-
 	source := awscodepipeline.NewArtifact(jsii.String("Source"), nil)
 	image := awscodepipeline.NewArtifact(jsii.String("ImageDefinitions"), nil)
 	sourceAction, commitID := p.sourceAction(props.Source, source)
-
-	buildAction := awscodepipelineactions.NewCodeBuildAction(&awscodepipelineactions.CodeBuildActionProps{
-		ActionName:         jsii.String("BuildAndTest"),
-		Project:            props.Project,
-		Input:              source,
-		Outputs:            &[]awscodepipeline.Artifact{image},
-		VariablesNamespace: jsii.String(BuildNamespace),
-		EnvironmentVariables: &map[string]*awscodebuild.BuildEnvironmentVariable{
-			build.VarCommitID: {Value: commitID},
-		},
-	})
+	buildAction := newBuildAction(props.Project, source, image, commitID)
 	params := Parameters{
 		ImageTag:    *buildAction.Variable(jsii.String(build.VarImageTag)),
 		ImageDigest: *buildAction.Variable(jsii.String(build.VarImageDigest)),
 		ExecutionID: *awscodepipeline.GlobalVariables_ExecutionId(),
 		CommitTime:  commitTime(sourceAction),
 	}
-
 	gate := params
 	gate.Mode = "gate"
 	stages := []*awscodepipeline.StageProps{
@@ -201,6 +186,47 @@ func New(scope constructs.Construct, id string, props Props) *Pipeline {
 		{StageName: jsii.String("Build"), Actions: &[]awscodepipeline.IAction{buildAction}},
 		{StageName: jsii.String("Validate"), Actions: &[]awscodepipeline.IAction{validatorAction(actionGate, props.Validator, gate, 0)}},
 	}
+	stages = append(stages, p.environmentStages(props, image, params)...)
+	artifactBucket, replication := artifactStores(this, props)
+	p.Pipeline = awscodepipeline.NewPipeline(this, jsii.String("Pipeline"), &awscodepipeline.PipelineProps{
+		PipelineName:                  jsii.String(props.PipelineName),
+		PipelineType:                  awscodepipeline.PipelineType_V2,
+		ArtifactBucket:                artifactBucket,
+		CrossAccountKeys:              jsii.Bool(false),
+		CrossRegionReplicationBuckets: replication,
+		RestartExecutionOnUpdate:      jsii.Bool(false),
+		Role:                          props.Role,
+		Stages:                        &stages,
+		Triggers:                      triggers(props.Source, sourceAction),
+	})
+	p.suppressGrantFindings(props)
+	// CDK makes the pipeline depend on its role, which its RoleArn already
+	// does: a redundant DependsOn (cfn-lint W3005), harmless.
+	suppress.Lint(p.Pipeline, "W3005")
+	return p
+}
+
+// newBuildAction builds the commit into the image and writes the image
+// definitions; its variables name the image for the later actions.
+func newBuildAction(project awscodebuild.IProject, source, image awscodepipeline.Artifact, commitID *string) awscodepipelineactions.CodeBuildAction {
+	return awscodepipelineactions.NewCodeBuildAction(&awscodepipelineactions.CodeBuildActionProps{
+		ActionName:         jsii.String("BuildAndTest"),
+		Project:            project,
+		Input:              source,
+		Outputs:            &[]awscodepipeline.Artifact{image},
+		VariablesNamespace: jsii.String(BuildNamespace),
+		EnvironmentVariables: &map[string]*awscodebuild.BuildEnvironmentVariable{
+			build.VarCommitID: {Value: commitID},
+		},
+	})
+}
+
+// environmentStages are the stages of the environments, in order: each
+// [Approve], Deploy and Verify, as a stage of its own or (one environment,
+// without StagePerEnvironment) as the stages Approve, Deploy and Verify.
+func (p *Pipeline) environmentStages(props Props, image awscodepipeline.Artifact, params Parameters) []*awscodepipeline.StageProps {
+	timeout := cmp.Or(props.DeploymentTimeout, 20*time.Minute)
+	var stages []*awscodepipeline.StageProps
 	previous := "the scan gate"
 	for _, env := range props.Environments {
 		verify := params
@@ -235,45 +261,36 @@ func New(scope constructs.Construct, id string, props Props) *Pipeline {
 		actions = append(actions, p.deployAction(env, image, timeout, order), validatorAction(actionVerify, props.Validator, verify, order+1))
 		stages = append(stages, &awscodepipeline.StageProps{StageName: jsii.String(env.Name), Actions: &actions})
 	}
+	return stages
+}
 
-	var triggers *[]*awscodepipeline.TriggerProps
-	if props.Source.Provider == SourceConnection {
-		triggers = &[]*awscodepipeline.TriggerProps{{
-			ProviderType: awscodepipeline.ProviderType_CODE_STAR_SOURCE_CONNECTION,
-			GitConfiguration: &awscodepipeline.GitConfiguration{
-				SourceAction: sourceAction,
-				PushFilter: &[]*awscodepipeline.GitPushFilter{{
-					BranchesIncludes: jsii.Strings(props.Source.Branch),
-				}},
-			},
-		}}
+// triggers start the pipeline on a push to the branch of a connection's
+// repository (a CodeCommit source has its own EventBridge rule).
+func triggers(src Source, action awscodepipeline.IAction) *[]*awscodepipeline.TriggerProps {
+	if src.Provider != SourceConnection {
+		return nil
 	}
-	artifactBucket := props.ArtifactBucket
-	var replication *map[string]awss3.IBucket
-	if len(props.ReplicationBuckets) > 0 {
-		// CDK takes either an artifact bucket or buckets by region, the
-		// pipeline's own region among them.
-		buckets := maps.Clone(props.ReplicationBuckets)
-		buckets[*awscdk.Stack_Of(this).Region()] = props.ArtifactBucket
-		replication, artifactBucket = &buckets, nil
-	}
+	return &[]*awscodepipeline.TriggerProps{{
+		ProviderType: awscodepipeline.ProviderType_CODE_STAR_SOURCE_CONNECTION,
+		GitConfiguration: &awscodepipeline.GitConfiguration{
+			SourceAction: action,
+			PushFilter: &[]*awscodepipeline.GitPushFilter{{
+				BranchesIncludes: jsii.Strings(src.Branch),
+			}},
+		},
+	}}
+}
 
-	p.Pipeline = awscodepipeline.NewPipeline(this, jsii.String("Pipeline"), &awscodepipeline.PipelineProps{
-		PipelineName:                  jsii.String(props.PipelineName),
-		PipelineType:                  awscodepipeline.PipelineType_V2,
-		ArtifactBucket:                artifactBucket,
-		CrossAccountKeys:              jsii.Bool(false),
-		CrossRegionReplicationBuckets: replication,
-		RestartExecutionOnUpdate:      jsii.Bool(false),
-		Role:                          props.Role,
-		Stages:                        &stages,
-		Triggers:                      triggers,
-	})
-	p.suppressGrantFindings(props)
-	// CDK makes the pipeline depend on its role, which its RoleArn already
-	// does: a redundant DependsOn (cfn-lint W3005), harmless.
-	suppress.Lint(p.Pipeline, "W3005")
-	return p
+// artifactStores are the pipeline's artifact bucket or, with replication
+// buckets, the buckets by region: CDK takes one or the other, the
+// pipeline's own region among the buckets.
+func artifactStores(scope constructs.Construct, props Props) (awss3.IBucket, *map[string]awss3.IBucket) {
+	if len(props.ReplicationBuckets) == 0 {
+		return props.ArtifactBucket, nil
+	}
+	buckets := maps.Clone(props.ReplicationBuckets)
+	buckets[*awscdk.Stack_Of(scope).Region()] = props.ArtifactBucket
+	return nil, &buckets
 }
 
 // legacyStages are the single environment's stages: Approve (when

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecr"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -75,6 +76,31 @@ func New(scope constructs.Construct, id string, props Props) *Registry {
 		LifecycleRules: &rules,
 	})
 	return &Registry{Construct: this, Repository: repo}
+}
+
+// GrantFindImages lets grantee find out whether an image is in repo, and
+// read its tags and digest: ecr:DescribeImages. A build asks it before
+// pushing, since a tag once pushed cannot be pushed again.
+func GrantFindImages(repo awsecr.IRepository, grantee awsiam.IGrantable) awsiam.Grant {
+	return repo.Grant(grantee, jsii.String("ecr:DescribeImages"))
+}
+
+// GrantReadScanResults lets grantee read what ECR's scan found in an image
+// of repo: ecr:DescribeImages for the image's digest, push time and scan
+// status, ecr:DescribeImageScanFindings for the findings themselves. It
+// reads no image content.
+func GrantReadScanResults(repo awsecr.IRepository, grantee awsiam.IGrantable) awsiam.Grant {
+	return repo.Grant(grantee, jsii.String("ecr:DescribeImages"), jsii.String("ecr:DescribeImageScanFindings"))
+}
+
+// GrantProtectDeployed lets grantee keep a deployed image of repo from
+// expiring: it reads the image's manifest (ecr:BatchGetImage) and puts the
+// same manifest again with a tag of DeployedTagPrefix (ecr:PutImage), which
+// the lifecycle rules keep; ecr:DescribeImages tells its own tag, put by a
+// retried call, from another image's. Tags are immutable, so PutImage can
+// add a tag but never move one. It pushes no layers.
+func GrantProtectDeployed(repo awsecr.IRepository, grantee awsiam.IGrantable) awsiam.Grant {
+	return repo.Grant(grantee, jsii.String("ecr:BatchGetImage"), jsii.String("ecr:PutImage"), jsii.String("ecr:DescribeImages"))
 }
 
 // lifecycleRules keeps the last keepDeployed images deployed to each

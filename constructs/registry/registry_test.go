@@ -18,8 +18,9 @@ func TestMain(m *testing.M) { cdktest.Main(m) }
 
 var fixture = cdktest.NewFixture("registry", nil, func(stack awscdk.Stack) {
 	key := awskms.NewKey(stack, jsii.String("Key"), nil)
-	registry.New(stack, "Registry", registry.Props{RepositoryName: "cicd-pipeline-test", Key: key,
+	r := registry.New(stack, "Registry", registry.Props{RepositoryName: "cicd-pipeline-test", Key: key,
 		Environments: []string{"dev", "dev-eu", "prod"}})
+	grantees(stack, r.Repository)
 })
 
 func TestRepository(t *testing.T) {

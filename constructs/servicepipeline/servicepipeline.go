@@ -6,6 +6,7 @@
 package servicepipeline
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -134,14 +135,44 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 	if err := props.validate(); err != nil {
 		panic(err)
 	}
-	names := props.Names
-	if names == (Names{}) {
-		names = ServiceNames(props.Service)
-	}
 	this := constructs.NewConstruct(scope, jsii.String(id))
-	s := &ServicePipeline{Construct: this, Names: names}
+	s := &ServicePipeline{Construct: this, Names: cmp.Or(props.Names, ServiceNames(props.Service))}
 	envs := props.environments()
+	s.newStores(props, envs)
+	s.Build = build.New(this, "Build", s.buildProps(props, envs))
+	s.Validator = validator.New(this, "Validator", s.validatorProps(props, envs))
+	s.Pipeline = pipeline.New(this, "Pipeline", s.pipelineProps(props, envs))
+	nameRole(s.Pipeline.Pipeline.Role(), s.Names.PipelineRole)
+	s.acceptReplicaGrants(props.ReplicationBuckets)
+	nameRole(s.Validator.Function.Role(), s.Names.ValidatorRole)
+	s.grantOtherAccounts(envs)
+	s.Notifications.NotifyBuildFailed(s.Build.Project)
+	s.Notifications.NotifyPipelineFailed(s.Pipeline.Pipeline)
+	s.Notifications.NotifySourceFailed(s.Pipeline.Pipeline, props.Source.Repository(), props.Source.Branch)
+	// The validator reads the verdicts before a verify's, for the metrics.
+	s.History.GrantQueryIndex(s.Validator.Function)
+	s.Dashboard = dashboard.New(this, "Dashboard", dashboard.Props{
+		Name:                         s.Names.Stack,
+		Pipeline:                     s.Pipeline.Pipeline,
+		Service:                      props.Service,
+		Environments:                 envNames(envs),
+		Topic:                        s.Notifications.Topic,
+		Key:                          s.Encryption.Key,
+		ConsecutiveFailedDeployments: props.Alarms.FailedDeployments,
+		ValidatorErrors:              props.Alarms.ValidatorErrors,
+		ValidatorErrorPeriod:         props.Alarms.ValidatorErrorPeriod,
+	})
+	s.Notifications.AllowSource(s.Dashboard.AlarmArns())
+	s.Notifications.RestrictPublishers(s.Validator.Function.Role())
+	s.publish(envs)
+	return s
+}
 
+// newStores creates what holds the pipeline's data, all encrypted with its
+// key: the key, the artifact bucket, the image repository, the history
+// table and the notification topic.
+func (s *ServicePipeline) newStores(props Props, envs []Environment) {
+	this, names := s.Construct, s.Names
 	s.Encryption = encryption.New(this, "Encryption", encryption.Props{
 		Alias:         names.KeyAlias,
 		Description:   "Encrypts artifacts, images, state, notifications and logs of " + names.Pipeline,
@@ -171,23 +202,31 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 		Key:         key,
 		Email:       props.NotificationEmail,
 	})
-	buildProps := build.Props{
-		ProjectName:          names.Project,
+}
+
+// buildProps build the image once for every environment.
+func (s *ServicePipeline) buildProps(props Props, envs []Environment) build.Props {
+	p := build.Props{
+		ProjectName:          s.Names.Project,
 		Repository:           s.Registry.Repository,
-		Key:                  key,
+		Key:                  s.Encryption.Key,
 		ContainerName:        envs[0].ContainerName,
 		Platform:             props.Platform,
-		LogGroupName:         names.BuildLogGroup(),
+		LogGroupName:         s.Names.BuildLogGroup(),
 		GitHubTokenParameter: props.GitHubTokenParameter,
 	}
 	if !props.SingleEnvironmentStages {
 		// One image definitions file per container name: each environment's
 		// deploy reads the one of its container.
 		for _, e := range envs {
-			buildProps.ContainerNames = append(buildProps.ContainerNames, e.ContainerName)
+			p.ContainerNames = append(p.ContainerNames, e.ContainerName)
 		}
 	}
-	s.Build = build.New(this, "Build", buildProps)
+	return p
+}
+
+// validatorProps gate the image and verify each environment's service.
+func (s *ServicePipeline) validatorProps(props Props, envs []Environment) validator.Props {
 	targets := make([]validator.Target, len(envs))
 	for i, e := range envs {
 		targets[i] = validator.Target{Environment: e.Name, Service: e.Service, ContainerName: e.ContainerName}
@@ -195,20 +234,24 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 			targets[i].Role = e.VerifyRole
 		}
 	}
-	s.Validator = validator.New(this, "Validator", validator.Props{
-		FunctionName:     names.Validator,
-		PipelineName:     names.Pipeline,
+	return validator.Props{
+		FunctionName:     s.Names.Validator,
+		PipelineName:     s.Names.Pipeline,
 		Service:          props.Service,
 		Table:            s.History.Table,
 		Repository:       s.Registry.Repository,
 		Topic:            s.Notifications.Topic,
-		Key:              key,
+		Key:              s.Encryption.Key,
 		Targets:          targets,
 		ScanFailSeverity: props.ScanFailSeverity,
 		UnscannedImages:  props.UnscannedImages,
 		ModuleDir:        props.ModuleDir,
-	})
+	}
+}
 
+// pipelineProps promote the image through the environments, each deployed
+// by its container's image file and verified where its service runs.
+func (s *ServicePipeline) pipelineProps(props Props, envs []Environment) pipeline.Props {
 	stages := make([]pipeline.Environment, len(envs))
 	for i, e := range envs {
 		stages[i] = pipeline.Environment{
@@ -226,8 +269,8 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 			}
 		}
 	}
-	s.Pipeline = pipeline.New(this, "Pipeline", pipeline.Props{
-		PipelineName:        names.Pipeline,
+	return pipeline.Props{
+		PipelineName:        s.Names.Pipeline,
 		Source:              props.Source,
 		ArtifactBucket:      s.Artifacts.Bucket,
 		Project:             s.Build.Project,
@@ -235,32 +278,7 @@ func New(scope constructs.Construct, id string, props Props) *ServicePipeline {
 		Environments:        stages,
 		StagePerEnvironment: !props.SingleEnvironmentStages,
 		ReplicationBuckets:  props.ReplicationBuckets,
-	})
-	nameRole(s.Pipeline.Pipeline.Role(), names.PipelineRole)
-	s.acceptReplicaGrants(props.ReplicationBuckets)
-	nameRole(s.Validator.Function.Role(), names.ValidatorRole)
-	s.grantOtherAccounts(envs)
-	s.Notifications.NotifyBuildFailed(s.Build.Project)
-	s.Notifications.NotifyPipelineFailed(s.Pipeline.Pipeline)
-	s.Notifications.NotifySourceFailed(s.Pipeline.Pipeline, props.Source.Repository(), props.Source.Branch)
-	// The validator reads the verdicts before a verify's, for the metrics.
-	s.History.GrantQueryIndex(s.Validator.Function)
-	s.Dashboard = dashboard.New(this, "Dashboard", dashboard.Props{
-		Name:                         names.Stack,
-		Pipeline:                     s.Pipeline.Pipeline,
-		Service:                      props.Service,
-		Environments:                 envNames(envs),
-		Topic:                        s.Notifications.Topic,
-		Key:                          key,
-		ConsecutiveFailedDeployments: props.Alarms.FailedDeployments,
-		ValidatorErrors:              props.Alarms.ValidatorErrors,
-		ValidatorErrorPeriod:         props.Alarms.ValidatorErrorPeriod,
-	})
-	s.Notifications.AllowSource(s.Dashboard.AlarmArns())
-	s.Notifications.RestrictPublishers(s.Validator.Function.Role())
-
-	s.publish(envs)
-	return s
+	}
 }
 
 // grantOtherAccounts lets the environments in other accounts pull the image
@@ -321,9 +339,7 @@ func envNames(envs []Environment) []string {
 func (p Props) environments() []Environment {
 	envs := slices.Clone(p.Environments)
 	for i := range envs {
-		if envs[i].ContainerName == "" {
-			envs[i].ContainerName = "app"
-		}
+		envs[i].ContainerName = cmp.Or(envs[i].ContainerName, "app")
 	}
 	return envs
 }

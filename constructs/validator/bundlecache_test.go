@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"cicd/internal/gomod"
 )
 
 // A cached bootstrap is the very binary a build writes, and a synth into a
@@ -16,7 +18,7 @@ func TestBundleCacheServesTheBuiltBinary(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go not on PATH")
 	}
-	root, err := ModuleRoot(".")
+	root, err := gomod.Root(".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,7 +48,7 @@ func (b *goBundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *boo
 		return jsii.Bool(false)
 	}
 	env := os.Environ()
-	for _, k := range sortedKeys(buildEnv) {
+	for _, k := range slices.Sorted(maps.Keys(buildEnv)) {
 		env = append(env, k+"="+buildEnv[k])
 	}
 	out := filepath.Join(*outputDir, "bootstrap")
@@ -172,31 +174,6 @@ func modulePath(gomod []byte) string {
 		}
 	}
 	return ""
-}
-
-// ModuleRoot finds the directory holding go.mod, walking up from dir.
-func ModuleRoot(dir string) (string, error) {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.mod in %s or any parent folder", dir)
-		}
-	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func shellJoin(args []string) string {

@@ -5,6 +5,7 @@
 package validator
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"time"
@@ -22,6 +23,10 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"cicd/constructs/encryption"
+	"cicd/constructs/history"
+	"cicd/constructs/registry"
+	"cicd/internal/gomod"
 	"cicd/internal/suppress"
 )
 
@@ -75,7 +80,8 @@ type Props struct {
 	Repository awsecr.IRepository
 	// Topic receives rejections and errors.
 	Topic awssns.ITopic
-	// Key encrypts the table, the topic and the function's logs.
+	// Key encrypts the function's logs. (The grants on the table and the
+	// topic include their own keys.)
 	Key awskms.IKey
 	// Targets are the environments' ECS services that verify inspects, in
 	// pipeline order; the first is the function's default (ECS_CLUSTER,
@@ -134,76 +140,14 @@ func LogGroupName(functionName string) string {
 // New creates the function and grants it exactly the AWS operations its code
 // calls (see lambda/validator/ports.go).
 func New(scope constructs.Construct, id string, props Props) *Validator {
-	if props.PipelineName == "" {
-		panic("validator: PipelineName is required: the function serves that pipeline's jobs only")
-	}
-	unscanned := props.UnscannedImages
-	switch unscanned {
-	case "":
-		unscanned = UnscannedReject
-	case UnscannedReject, UnscannedAllow:
-	default:
-		panic(fmt.Sprintf("validator: UnscannedImages %q is not %q or %q", unscanned, UnscannedReject, UnscannedAllow))
-	}
-	if props.Service == "" {
-		panic("validator: Service is required: history items and notifications name the pipeline's service")
-	}
-	if len(props.Targets) == 0 {
-		panic("validator: Targets is required: at least the first environment's ECS service")
-	}
-	for i, t := range props.Targets {
-		if t.Service == nil {
-			panic(fmt.Sprintf("validator: Targets[%d] (environment %q) has no Service", i, t.Environment))
-		}
-	}
-	first := props.Targets[0]
-	container := first.ContainerName
-	if container == "" {
-		container = "app"
-	}
-	environment := props.Environment
-	if environment == "" {
-		environment = first.Environment
-	}
+	s := props.settings()
 	this := constructs.NewConstruct(scope, jsii.String(id))
-	severity := props.ScanFailSeverity
-	if severity == "" {
-		severity = SeverityCritical
-	}
-	maxWait := props.ScanMaxWait
-	if maxWait == 0 {
-		maxWait = 15 * time.Minute
-	}
-	logGroupName := props.LogGroupName
-	if logGroupName == "" {
-		logGroupName = LogGroupName(props.FunctionName)
-	}
-	retention := props.LogRetention
-	if retention == "" {
-		retention = awslogs.RetentionDays_ONE_WEEK
-	}
-
 	code, err := assetCode(props.ModuleDir)
 	if err != nil {
 		panic(fmt.Errorf("validator: %w", err))
 	}
-
-	logGroup := awslogs.NewLogGroup(this, jsii.String("LogGroup"), &awslogs.LogGroupProps{
-		LogGroupName:  jsii.String(logGroupName),
-		Retention:     retention,
-		EncryptionKey: props.Key,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
-
-	// The function writes only to its own log group, so its role gets just
-	// that instead of AWSLambdaBasicExecutionRole, which lets it create and
-	// write to any log group in the account.
-	role := awsiam.NewRole(this, jsii.String("ServiceRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-		Description: jsii.String("Validator Lambda " + props.FunctionName),
-	})
-	logGroup.Grant(role, jsii.String("logs:CreateLogStream"), jsii.String("logs:PutLogEvents"))
-
+	logGroup := encryption.NewLogGroup(this, "LogGroup", s.logGroupName, props.Key, props.LogRetention)
+	role := newRole(this, props.FunctionName, logGroup)
 	fn := awslambda.NewFunction(this, jsii.String("Function"), &awslambda.FunctionProps{
 		FunctionName: jsii.String(props.FunctionName),
 		Description:  jsii.String("Gates images on their ECR scan before deploy and verifies the ECS rollout after it"),
@@ -214,35 +158,100 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 		MemorySize:   jsii.Number(256),
 		// Each invocation makes a handful of AWS calls; waits are continuation
 		// tokens, not sleeps.
-		Timeout:  awscdk.Duration_Seconds(jsii.Number(60)),
-		LogGroup: logGroup,
-		Role:     role,
-		Environment: &map[string]*string{
-			"STATE_TABLE":           props.Table.TableName(),
-			"ECR_REPOSITORY":        props.Repository.RepositoryName(),
-			"ECR_REPOSITORY_URI":    props.Repository.RepositoryUri(),
-			"SNS_TOPIC_ARN":         props.Topic.TopicArn(),
-			"SCAN_FAIL_SEVERITY":    jsii.String(string(severity)),
-			"SCAN_MAX_WAIT_SECONDS": jsii.String(strconv.Itoa(int(maxWait.Seconds()))),
-			"ECS_CLUSTER":           first.Service.Cluster().ClusterName(),
-			"ECS_SERVICE":           first.Service.ServiceName(),
-			"CONTAINER_NAME":        jsii.String(container),
-			"ENVIRONMENT":           jsii.String(environment),
-			"PIPELINE_NAME":         jsii.String(props.PipelineName),
-			"SERVICE":               jsii.String(props.Service),
-			"UNSCANNED_IMAGES":      jsii.String(string(unscanned)),
-		},
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(60)),
+		LogGroup:    logGroup,
+		Role:        role,
+		Environment: s.variables(props),
 	})
+	grant(fn, role, props)
+	suppressFindings(fn, role)
+	return &Validator{Construct: this, Function: fn, LogGroup: logGroup}
+}
 
-	// gate; verify reads the running image's manifest and puts it again with
-	// a deployed tag, which the repository's lifecycle policy keeps (tags
-	// are immutable: PutImage cannot move an existing one).
-	props.Repository.Grant(fn, jsii.String("ecr:DescribeImages"), jsii.String("ecr:DescribeImageScanFindings"),
-		jsii.String("ecr:BatchGetImage"), jsii.String("ecr:PutImage"))
-	// history: append only, so PutItem (and GetItem to recognise its own item
-	// after a retried write) and nothing that could change an item.
-	props.Table.Grant(fn, jsii.String("dynamodb:PutItem"), jsii.String("dynamodb:GetItem"))
-	props.Key.Grant(fn, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
+// settings are the props checked, with their defaults.
+type settings struct {
+	unscanned    UnscannedImages
+	first        Target
+	environment  string
+	severity     Severity
+	maxWait      time.Duration
+	logGroupName string
+}
+
+// settings checks the props, panicking with one line on the first that
+// the function cannot work with, and fills in the defaults.
+func (p Props) settings() settings {
+	if p.PipelineName == "" {
+		panic("validator: PipelineName is required: the function serves that pipeline's jobs only")
+	}
+	unscanned := cmp.Or(p.UnscannedImages, UnscannedReject)
+	if unscanned != UnscannedReject && unscanned != UnscannedAllow {
+		panic(fmt.Sprintf("validator: UnscannedImages %q is not %q or %q", unscanned, UnscannedReject, UnscannedAllow))
+	}
+	if p.Service == "" {
+		panic("validator: Service is required: history items and notifications name the pipeline's service")
+	}
+	if len(p.Targets) == 0 {
+		panic("validator: Targets is required: at least the first environment's ECS service")
+	}
+	for i, t := range p.Targets {
+		if t.Service == nil {
+			panic(fmt.Sprintf("validator: Targets[%d] (environment %q) has no Service", i, t.Environment))
+		}
+	}
+	first := p.Targets[0]
+	first.ContainerName = cmp.Or(first.ContainerName, "app")
+	return settings{
+		unscanned:    unscanned,
+		first:        first,
+		environment:  cmp.Or(p.Environment, first.Environment),
+		severity:     cmp.Or(p.ScanFailSeverity, SeverityCritical),
+		maxWait:      cmp.Or(p.ScanMaxWait, 15*time.Minute),
+		logGroupName: cmp.Or(p.LogGroupName, LogGroupName(p.FunctionName)),
+	}
+}
+
+// variables are the function's configuration (lambda/validator/config.go):
+// the resources it uses, the gate's thresholds and the first environment's
+// service, which verify checks when a pipeline action names none.
+func (s settings) variables(p Props) *map[string]*string {
+	return &map[string]*string{
+		"STATE_TABLE":           p.Table.TableName(),
+		"ECR_REPOSITORY":        p.Repository.RepositoryName(),
+		"ECR_REPOSITORY_URI":    p.Repository.RepositoryUri(),
+		"SNS_TOPIC_ARN":         p.Topic.TopicArn(),
+		"SCAN_FAIL_SEVERITY":    jsii.String(string(s.severity)),
+		"SCAN_MAX_WAIT_SECONDS": jsii.String(strconv.Itoa(int(s.maxWait.Seconds()))),
+		"ECS_CLUSTER":           s.first.Service.Cluster().ClusterName(),
+		"ECS_SERVICE":           s.first.Service.ServiceName(),
+		"CONTAINER_NAME":        jsii.String(s.first.ContainerName),
+		"ENVIRONMENT":           jsii.String(s.environment),
+		"PIPELINE_NAME":         jsii.String(p.PipelineName),
+		"SERVICE":               jsii.String(p.Service),
+		"UNSCANNED_IMAGES":      jsii.String(string(s.unscanned)),
+	}
+}
+
+// newRole is the function's role. The function writes only to its own log
+// group, so the role gets just that instead of AWSLambdaBasicExecutionRole,
+// which lets it create and write to any log group in the account.
+func newRole(scope constructs.Construct, functionName string, logGroup awslogs.LogGroup) awsiam.Role {
+	role := awsiam.NewRole(scope, jsii.String("ServiceRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Validator Lambda " + functionName),
+	})
+	logGroup.Grant(role, jsii.String("logs:CreateLogStream"), jsii.String("logs:PutLogEvents"))
+	return role
+}
+
+// grant gives the function the operations of its ports, through the grants
+// of the resources' owners where there is one.
+func grant(fn awslambda.Function, role awsiam.IRole, props Props) {
+	// gate: the scan's verdict; verify: a deployed tag on the running image.
+	registry.GrantReadScanResults(props.Repository, fn)
+	registry.GrantProtectDeployed(props.Repository, fn)
+	// history: append only (and the table's key).
+	history.GrantAppend(props.Table, fn)
 	// notify: also grants the key actions SNS needs for an encrypted topic.
 	props.Topic.GrantPublish(fn)
 	// verify: each environment's service, directly in the pipeline's account
@@ -270,6 +279,11 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 		Actions:   jsii.Strings("ecs:DescribeTaskDefinition", "codepipeline:GetJobDetails"),
 		Resources: jsii.Strings("*"),
 	}))
+}
+
+// suppressFindings accepts, with their reasons, the findings of cfn-lint and
+// cdk-nag that the function's grants cannot avoid.
+func suppressFindings(fn awslambda.Function, role awsiam.IRole) {
 	// CDK makes the function depend on its role, which its Role property
 	// already does: a redundant DependsOn (cfn-lint W3005), harmless.
 	suppress.Lint(fn, "W3005")
@@ -287,12 +301,11 @@ func New(scope constructs.Construct, id string, props Props) *Validator {
 				"the data keys SNS and DynamoDB use for what the function writes",
 			AppliesTo: []string{"Action::kms:GenerateDataKey*"},
 		})
-	return &Validator{Construct: this, Function: fn, LogGroup: logGroup}
 }
 
 func assetCode(moduleDir string) (awslambda.Code, error) {
 	if moduleDir == "" {
-		root, err := ModuleRoot(".")
+		root, err := gomod.Root(".")
 		if err != nil {
 			return nil, err
 		}

@@ -31,7 +31,9 @@ const stagingRole = "arn:aws:iam::222222222222:role/cicd-orders-verify"
 var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) {
 	key := awskms.NewKey(stack, jsii.String("Key"), nil)
 	table := awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("deploymentId"), Type: awsdynamodb.AttributeType_STRING},
+		PartitionKey:  &awsdynamodb.Attribute{Name: jsii.String("deploymentId"), Type: awsdynamodb.AttributeType_STRING},
+		Encryption:    awsdynamodb.TableEncryption_CUSTOMER_MANAGED,
+		EncryptionKey: key,
 	})
 	repo := awsecr.NewRepository(stack, jsii.String("Repository"), nil)
 	topic := awssns.NewTopic(stack, jsii.String("Topic"), nil)

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -57,9 +58,7 @@ func newHandler(version string) http.Handler {
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("name")
-		if name == "" {
-			name = "world"
-		}
+		name = cmp.Or(name, "world")
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "hello, %s (version %s)\n", name, version)
 	})

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"cicd/internal/gomod"
 )
 
 // Main runs the package's tests and closes the jsii kernel once, so no
@@ -53,40 +55,15 @@ func TempDir() (string, error) {
 }
 
 var (
-	rootOnce sync.Once
-	root     string
-	rootErr  error
-	ctxOnce  sync.Once
-	ctx      map[string]any
-	ctxErr   error
+	ctxOnce sync.Once
+	ctx     map[string]any
+	ctxErr  error
 )
-
-// ModuleRoot is the folder that holds go.mod.
-func ModuleRoot() (string, error) {
-	rootOnce.Do(func() {
-		dir, err := os.Getwd()
-		if err != nil {
-			rootErr = err
-			return
-		}
-		for d := dir; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				root = d
-				return
-			}
-			if filepath.Dir(d) == d {
-				rootErr = fmt.Errorf("no go.mod above %s", dir)
-				return
-			}
-		}
-	})
-	return root, rootErr
-}
 
 // Context is the "context" object of cdk.json.
 func Context() (map[string]any, error) {
 	ctxOnce.Do(func() {
-		dir, err := ModuleRoot()
+		dir, err := gomod.Root(".")
 		if err != nil {
 			ctxErr = err
 			return
@@ -186,7 +163,7 @@ func recordSynth(stack awscdk.Stack, tpl map[string]any) {
 	}
 	sum := sha256.Sum256(data)
 	pkg, _ := os.Getwd()
-	if root, err := ModuleRoot(); err == nil {
+	if root, err := gomod.Root("."); err == nil {
 		if rel, err := filepath.Rel(root, pkg); err == nil {
 			pkg = filepath.ToSlash(rel)
 		}
@@ -214,24 +191,53 @@ func Resources(tpl map[string]any, typ string) map[string]map[string]any {
 	return out
 }
 
-// Fixture is a stack synthesized once per test binary and shared by the
-// tests of a package. Its app skips the built-in template validation (see
-// newApp), which would cost seconds in every construct package.
+// Fixture is an app synthesized once per test binary and shared by the
+// tests of a package: one stack for a construct's tests (NewFixture), or
+// every stack of an app that the test builds from context (NewAppFixture).
+// Its app skips the built-in template validation (see newApp) unless
+// Validated, which would cost seconds in every construct package.
 type Fixture struct {
-	name   string
-	app    map[string]any
-	bundle bool
-	build  func(stack awscdk.Stack)
-	once   sync.Once
-	err    string
-	outdir string
-	tpl    assertions.Template
-	json   map[string]any
+	name     string
+	app      map[string]any
+	bundle   bool
+	validate bool
+	build    func(app awscdk.App) ([]awscdk.Stack, error)
+	once     sync.Once
+	err      string
+	outdir   string
+	stacks   []Stack
+}
+
+// Stack is one synthesized stack of a fixture.
+type Stack struct {
+	// Name is the stack's ID in the app (stack names may repeat, in
+	// different accounts).
+	Name     string
+	Template assertions.Template
+	JSON     map[string]any
+	// Env is the stack's account/region.
+	Env string
+	// DependsOn are the IDs of the stacks it waits for.
+	DependsOn []string
+	// Stack is the stack itself, for what the template does not hold (its
+	// annotations).
+	Stack awscdk.Stack
 }
 
 // NewFixture returns a fixture whose stack build fills, in an app with
 // cdk.json's context plus overrides and bundling skipped.
 func NewFixture(name string, overrides map[string]any, build func(stack awscdk.Stack)) *Fixture {
+	return NewAppFixture(name, overrides, func(app awscdk.App) ([]awscdk.Stack, error) {
+		stack := awscdk.NewStack(app, jsii.String("Test"), nil)
+		build(stack)
+		return []awscdk.Stack{stack}, nil
+	})
+}
+
+// NewAppFixture returns a fixture of the stacks build adds to an app with
+// cdk.json's context plus overrides and bundling skipped: a whole app, as
+// its entry point builds it from the context.
+func NewAppFixture(name string, overrides map[string]any, build func(app awscdk.App) ([]awscdk.Stack, error)) *Fixture {
 	return &Fixture{name: name, app: overrides, build: build}
 }
 
@@ -242,11 +248,22 @@ func (f *Fixture) Bundled() *Fixture {
 	return f
 }
 
+// Validated runs aws-cdk-lib's built-in template validation on the
+// fixture's app, as cdk synth does: for the tests of a whole app.
+func (f *Fixture) Validated() *Fixture {
+	f.validate = true
+	return f
+}
+
+// Name is the fixture's name, for messages and file names.
+func (f *Fixture) Name() string { return f.name }
+
 // Outdir is the folder of the fixture's cloud assembly, valid after Template.
 func (f *Fixture) Outdir() string { return f.outdir }
 
-// Template synthesizes the fixture on first use and returns its template.
-func (f *Fixture) Template(t testing.TB) (assertions.Template, map[string]any) {
+// Stacks synthesizes the fixture on first use and returns its stacks, in
+// the order build returned them.
+func (f *Fixture) Stacks(t testing.TB) []Stack {
 	t.Helper()
 	f.once.Do(func() {
 		defer func() {
@@ -260,19 +277,51 @@ func (f *Fixture) Template(t testing.TB) (assertions.Template, map[string]any) {
 			return
 		}
 		f.outdir = dir
-		app, err := newApp(f.app, f.bundle, false, dir)
+		app, err := newApp(f.app, f.bundle, f.validate, dir)
 		if err != nil {
 			f.err = err.Error()
 			return
 		}
-		stack := awscdk.NewStack(app, jsii.String("Test"), nil)
-		f.build(stack)
-		f.tpl, f.json = Template(stack)
+		stacks, err := f.build(app)
+		if err != nil {
+			f.err = err.Error()
+			return
+		}
+		var synthesized []Stack
+		for _, stack := range stacks {
+			tpl, j := Template(stack)
+			s := Stack{Name: *stack.Node().Id(), Template: tpl, JSON: j, Env: *stack.Account() + "/" + *stack.Region(), Stack: stack}
+			for _, d := range *stack.Dependencies() {
+				s.DependsOn = append(s.DependsOn, *d.Node().Id())
+			}
+			synthesized = append(synthesized, s)
+		}
+		// All or nothing: no test runs on a part of the app.
+		f.stacks = synthesized
 	})
-	if f.tpl == nil {
+	if len(f.stacks) == 0 {
 		t.Fatalf("fixture %s did not synthesize: %s", f.name, f.err)
 	}
-	return f.tpl, f.json
+	return f.stacks
+}
+
+// Template is the template of the fixture's first stack.
+func (f *Fixture) Template(t testing.TB) (assertions.Template, map[string]any) {
+	t.Helper()
+	s := f.Stacks(t)[0]
+	return s.Template, s.JSON
+}
+
+// Stack is the fixture's stack with that ID.
+func (f *Fixture) Stack(t testing.TB, name string) Stack {
+	t.Helper()
+	for _, s := range f.Stacks(t) {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("fixture %s has no stack %s", f.name, name)
+	return Stack{}
 }
 
 // Properties returns the Properties of the only resource of typ, failing the

@@ -13,6 +13,7 @@ package cdkversions
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -125,10 +126,7 @@ func ReadCLI(root string) (CLI, error) {
 	if err := json.Unmarshal(data, &pkg); err != nil {
 		return cli, fmt.Errorf("package.json: %w", err)
 	}
-	cli.Pinned = pkg.DevDependencies["aws-cdk"]
-	if cli.Pinned == "" {
-		cli.Pinned = pkg.Dependencies["aws-cdk"]
-	}
+	cli.Pinned = cmp.Or(pkg.DevDependencies["aws-cdk"], pkg.Dependencies["aws-cdk"])
 	if cli.Pinned == "" {
 		return cli, errors.New("package.json does not pin aws-cdk: add it to devDependencies at an exact version")
 	}

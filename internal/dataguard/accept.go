@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -129,12 +130,8 @@ func (r *Report) Accept(file *AcceptFile, labelBy string) {
 			case len(matched) == 0:
 				r.Errors = append(r.Errors, fmt.Sprintf("%s accepts %s, which this pull request neither replaces nor removes: delete the entry (left in place, it would let a later change to that resource through)", file.Path, e))
 			case len(envs) > 1:
-				list := make([]string, 0, len(envs))
-				for env := range envs {
-					list = append(list, env)
-				}
-				sort.Strings(list)
-				r.Errors = append(r.Errors, fmt.Sprintf("%s accepts %s, which is in stacks of that name in %s: add \"environment\" to say which", file.Path, e, strings.Join(list, " and ")))
+				r.Errors = append(r.Errors, fmt.Sprintf("%s accepts %s, which is in stacks of that name in %s: add \"environment\" to say which", file.Path, e,
+					strings.Join(slices.Sorted(maps.Keys(envs)), " and ")))
 			default:
 				for _, f := range matched {
 					f.Accepted = &Acceptance{By: e.By, Reason: e.Reason, Source: file.Path}

@@ -1,12 +1,15 @@
 package dataguard
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -129,12 +132,7 @@ func (a *Assembly) load(dir string, depth int) error {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	ids := make([]string, 0, len(m.Artifacts))
-	for id := range m.Artifacts {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(m.Artifacts)) {
 		art := m.Artifacts[id]
 		switch art.Type {
 		case "cdk:cloud-assembly":
@@ -151,19 +149,10 @@ func (a *Assembly) load(dir string, depth int) error {
 				return fmt.Errorf("%s: stack %s has templateFile %q", path, id, file)
 			}
 			s := &Stack{
-				Name:           art.Properties.StackName,
-				Env:            art.Environment,
-				HierarchicalID: art.DisplayName,
+				Name:           cmp.Or(art.Properties.StackName, id),
+				Env:            cmp.Or(art.Environment, "aws://unknown-account/unknown-region"),
+				HierarchicalID: cmp.Or(art.DisplayName, id),
 				TemplatePath:   filepath.Join(dir, file),
-			}
-			if s.Name == "" {
-				s.Name = id
-			}
-			if s.HierarchicalID == "" {
-				s.HierarchicalID = id
-			}
-			if s.Env == "" {
-				s.Env = "aws://unknown-account/unknown-region"
 			}
 			if s.Template, err = ReadTemplate(s.TemplatePath); err != nil {
 				return err

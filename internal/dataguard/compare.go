@@ -3,7 +3,9 @@ package dataguard
 import (
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -297,7 +299,7 @@ func (c *StackChange) replacements(schemas *Schemas) {
 	before, after := c.Base.Template.Resources, c.PR.Template.Resources
 	var both []string
 	textChanged := map[string]bool{}
-	for _, id := range sortedIDs(after) {
+	for _, id := range slices.Sorted(maps.Keys(after)) {
 		if old, ok := before[id]; ok {
 			both = append(both, id)
 			textChanged[id] = canonical(old.raw) != canonical(after[id].raw)
@@ -505,7 +507,7 @@ func (r *Report) similar(stack *Stack, id string, res *Resource) *Location {
 		}
 		candidates := c.Added
 		if c.Base == nil {
-			candidates = sortedIDs(c.PR.Template.Resources)
+			candidates = slices.Sorted(maps.Keys(c.PR.Template.Resources))
 		}
 		for _, cid := range candidates {
 			cand := c.PR.Template.Resources[cid]
@@ -541,13 +543,4 @@ func similarity(a, b map[string]any) float64 {
 		}
 	}
 	return float64(same) / float64(len(keys))
-}
-
-func sortedIDs(m map[string]*Resource) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }

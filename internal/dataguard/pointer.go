@@ -2,6 +2,8 @@ package dataguard
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +32,7 @@ func pointerSelect(properties map[string]any, pointer string) []any {
 		switch node := v.(type) {
 		case map[string]any:
 			if seg == "*" {
-				for _, k := range sortedKeys(node) {
+				for _, k := range slices.Sorted(maps.Keys(node)) {
 					walk(node[k], rest[1:])
 				}
 			} else if child, ok := node[seg]; ok {
@@ -89,13 +91,4 @@ func canonical(v any) string {
 // within tells whether pointer lies inside (or is) parent.
 func within(pointer, parent string) bool {
 	return pointer == parent || strings.HasPrefix(pointer, parent+"/")
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -101,9 +103,8 @@ func Mermaid(tpl Template) (string, error) {
 		typ, _ := m["Type"].(string)
 		props, _ := m["Properties"].(map[string]any)
 		r.res[id] = resource{id: id, typ: typ, props: props}
-		r.ids = append(r.ids, id)
 	}
-	sort.Strings(r.ids)
+	r.ids = slices.Sorted(maps.Keys(r.res))
 	pipelines := r.ofType("AWS::CodePipeline::Pipeline")
 	if len(pipelines) == 0 {
 		return "", errors.New("the template has no AWS::CodePipeline::Pipeline: is it the pipeline stack's template?")
@@ -365,9 +366,7 @@ func (r *renderer) resources() {
 	}
 	for _, sub := range r.ofType("AWS::SNS::Subscription") {
 		endpoint := str(sub.props["Endpoint"])
-		if endpoint == "" {
-			endpoint = "subscriber"
-		}
+		endpoint = cmp.Or(endpoint, "subscriber")
 		node := "ext_sub_" + sub.id
 		r.node(node, "([", str(sub.props["Protocol"])+" "+endpoint, "])")
 		for _, topic := range r.refs(sub.props["TopicArn"]) {
@@ -552,7 +551,7 @@ func (r *renderer) shared() {
 			}
 		}
 		if len(users) > 0 {
-			label += "<br/>encrypts " + strings.Join(keys(users), ", ")
+			label += "<br/>encrypts " + strings.Join(slices.Sorted(maps.Keys(users)), ", ")
 		}
 		r.node(key.id, "{{", label, "}}")
 	}
@@ -592,7 +591,7 @@ func (r *renderer) refs(v any) []string {
 					found[m[1]] = true
 				}
 			}
-			for _, k := range sortedKeys(v) {
+			for _, k := range slices.Sorted(maps.Keys(v)) {
 				walk(v[k])
 			}
 		case []any:
@@ -672,22 +671,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

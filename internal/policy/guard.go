@@ -6,6 +6,7 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,9 +64,7 @@ type Violation struct {
 
 func (v Violation) String() string {
 	resource := v.Resource
-	if resource == "" {
-		resource = "(template)"
-	}
+	resource = cmp.Or(resource, "(template)")
 	return fmt.Sprintf("%s %s on %s: %s", v.Control, v.Rule, resource, v.Title)
 }
 

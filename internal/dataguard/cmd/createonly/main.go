@@ -18,10 +18,12 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -154,11 +156,7 @@ func Read(cfnlintDir string) (map[string][]string, error) {
 // Encode writes the table as JSON with one type per line, so that a new
 // cfn-lint shows as a readable diff.
 func Encode(source string, types map[string][]string) ([]byte, error) {
-	names := make([]string, 0, len(types))
-	for t := range types {
-		names = append(names, t)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(types))
 	var b bytes.Buffer
 	header, err := json.Marshal(map[string]string{
 		"generated": "by go generate ./internal/dataguard (cmd/createonly) from the us-east-1 resource provider schemas; do not edit",

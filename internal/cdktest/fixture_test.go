@@ -1,0 +1,79 @@
+package cdktest_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+
+	"cicd/internal/cdktest"
+)
+
+// appFixture is a whole app: a stack in another account and region that
+// the first one waits for. (Not Validated: loading the validation engine
+// costs seconds, and the root package's fixtures use it.)
+var appFixture = cdktest.NewAppFixture("app", map[string]any{"queueName": "orders"}, func(app awscdk.App) ([]awscdk.Stack, error) {
+	name, _ := app.Node().TryGetContext(jsii.String("queueName")).(string)
+	main := awscdk.NewStack(app, jsii.String("Main"), nil)
+	other := awscdk.NewStack(app, jsii.String("Other"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("222222222222"), Region: jsii.String("us-east-1")},
+	})
+	awssqs.NewQueue(other, jsii.String("Queue"), nil)
+	awssqs.NewQueue(main, jsii.String("Queue"), &awssqs.QueueProps{QueueName: jsii.String(name)})
+	main.AddStackDependency(other, jsii.String("test"))
+	return []awscdk.Stack{main, other}, nil
+})
+
+func TestAppFixture(t *testing.T) {
+	stacks := appFixture.Stacks(t)
+	var names []string
+	for _, s := range stacks {
+		names = append(names, s.Name)
+	}
+	if !slices.Equal(names, []string{"Main", "Other"}) {
+		t.Fatalf("stacks %v, want [Main Other] in build's order", names)
+	}
+	main, other := appFixture.Stack(t, "Main"), appFixture.Stack(t, "Other")
+	if !slices.Equal(main.DependsOn, []string{"Other"}) || len(other.DependsOn) != 0 {
+		t.Errorf("Main depends on %v, Other on %v, want [Other] and none", main.DependsOn, other.DependsOn)
+	}
+	if other.Env != "222222222222/us-east-1" {
+		t.Errorf("Other's env %s, want 222222222222/us-east-1", other.Env)
+	}
+	// The overrides reach the app's context; Template is the first stack's.
+	tpl, _ := appFixture.Template(t)
+	cdktest.HasResourceProperties(t, tpl, "AWS::SQS::Queue", map[string]any{"QueueName": "orders"})
+	cdktest.ResourcePropertiesCountIs(t, other.Template, "AWS::SQS::Queue", map[string]any{"QueueName": "orders"}, 0)
+}
+
+// fatal records a test's fatal error instead of failing.
+type fatal struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatal) Helper() {}
+
+func (f *fatal) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(format, args...) }
+
+// A fixture whose build fails stops every test that uses it with the
+// build's error, and no test gets a part of the app.
+func TestAppFixtureFailure(t *testing.T) {
+	broken := cdktest.NewAppFixture("broken", nil, func(app awscdk.App) ([]awscdk.Stack, error) {
+		awscdk.NewStack(app, jsii.String("Made"), nil)
+		return nil, errors.New("config: no pipelines")
+	})
+	for range 2 {
+		rec := &fatal{TB: t}
+		if stacks := broken.Stacks(rec); stacks != nil {
+			t.Errorf("a broken fixture returned %d stacks", len(stacks))
+		}
+		if want := "fixture broken did not synthesize: config: no pipelines"; rec.msg != want {
+			t.Errorf("fatal error %q, want %q", rec.msg, want)
+		}
+	}
+}
