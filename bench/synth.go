@@ -44,9 +44,6 @@ type synthRun struct {
 	Counters map[string]float64
 }
 
-// The counters of aws-cdk-lib's performance report that the tables show.
-var counterKeys = []string{"phase:Load", "phase:Construction", "phase:Synthesis", "validateTemplates", "CloudFormationValidate.validate", "fs.readSync"}
-
 func (b *bench) synth(t synthTarget, tag string) (synthRun, error) {
 	out := filepath.Join(b.work, "synth-"+t.Key+"-"+tag)
 	defer os.RemoveAll(out)
