@@ -1,6 +1,8 @@
 // Command bench measures the project's performance targets and writes them
 // to BENCHMARKS.md: cdk synth of the default stack against its TypeScript
-// twin, the warm test suite, and the validator Lambda's size, init and warm
+// twin, apps of many pipelines against the twin's copies of its stack (the
+// scale benchmark, with cdk diff and a breakdown of the synth time), the warm
+// test suite, and the validator Lambda's size, init and warm
 // invocation under the Lambda Runtime Interface Emulator. Runs of the
 // different commands are interleaved round by round and reported as medians,
 // so that a burst of load on the machine touches every column alike.
