@@ -428,10 +428,7 @@ func breakdownSection(w *strings.Builder, r *results) {
 	if len(r.Scale) == 0 {
 		return
 	}
-	ns := []int{r.Scale[0]}
-	if len(r.Scale) > 1 {
-		ns = append(ns, r.Scale[len(r.Scale)-1])
-	}
+	ns := r.Scale
 	cell := func(key string, part func(s synthRun) (float64, bool)) string {
 		var xs []float64
 		for _, s := range r.Synth[key] {
