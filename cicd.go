@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
@@ -275,6 +276,9 @@ func optional(s string) *string {
 	return jsii.String(s)
 }
 
+// started is when the process began running Go code, for the timings.
+var started = time.Now()
+
 func main() {
 	code := run(os.Stderr)
 	jsii.Close()
@@ -300,20 +304,41 @@ func run(stderr io.Writer) (code int) {
 			return 1
 		}
 	}
+	timings := os.Getenv(TimingsEnv)
 	app := awscdk.NewApp(&awscdk.AppProps{
 		// A slow synth (a cold Go build cache) would otherwise leave a file
 		// of timings in cdk.out, and two synths of one commit would differ.
-		PerformanceReporting: jsii.Bool(false),
+		// bench/run turns it on to read aws-cdk-lib's counters.
+		PerformanceReporting: jsii.Bool(timings != ""),
 	})
+	kernel := time.Now()
 	cfg, err := LoadConfig(appContext(app))
 	if err != nil {
 		fmt.Fprintln(stderr, "error: "+err.Error())
 		return 1
 	}
 	NewStacks(app, cfg, StackOptions{})
+	constructed := time.Now()
 	app.Synth(nil)
+	if timings != "" {
+		ms := func(from, to time.Time) float64 { return float64(to.Sub(from).Microseconds()) / 1000 }
+		data, _ := json.Marshal(map[string]float64{
+			"kernel": ms(started, kernel), "constructs": ms(kernel, constructed), "synth": ms(constructed, time.Now()),
+		})
+		if err := os.WriteFile(timings, data, 0o644); err != nil {
+			fmt.Fprintln(stderr, "error: "+err.Error())
+			return 1
+		}
+	}
 	return 0
 }
+
+// TimingsEnv names a file to which the app writes, in milliseconds, how long
+// it took to start the jsii kernel (process start to new App), to build the
+// stacks (our construct calls, the configuration read included) and to
+// synthesize them (aws-cdk-lib: validation and asset staging). It also turns
+// aws-cdk-lib's performance report on. bench/run sets it.
+const TimingsEnv = "CICD_SYNTH_TIMINGS"
 
 // appContext is the app's whole context as plain JSON values.
 func appContext(app awscdk.App) map[string]any {

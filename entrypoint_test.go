@@ -404,16 +404,7 @@ func TestAppCommandThroughCLI(t *testing.T) {
 // CDK's Go bindings for minutes) says so; a quick one prints nothing; a
 // failed one does not run a stale binary. A stand-in go takes the time.
 func TestAppCommandReportsLongBuilds(t *testing.T) {
-	dir := t.TempDir()
-	fakeGo := `#!/bin/sh
-while [ $# -gt 0 ]; do case "$1" in -o) out=$2; shift 2 ;; *) shift ;; esac; done
-sleep "${FAKE_GO_SECONDS:-0}"
-[ -z "${FAKE_GO_FAILS:-}" ] || { echo "./cicd.go:1:1: syntax error" >&2; exit 1; }
-printf '#!/bin/sh\necho "app ran" >&2\n' >"$out" && chmod +x "$out"
-`
-	if err := os.WriteFile(filepath.Join(dir, "go"), []byte(fakeGo), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := fakeGo(t)
 	notice := "cicd: building the CDK app with Go; the first build compiles the AWS CDK's Go bindings (about 4 minutes on 2 cores), later ones take seconds"
 	for _, tc := range []struct {
 		name    string
@@ -447,5 +438,128 @@ printf '#!/bin/sh\necho "app ran" >&2\n' >"$out" && chmod +x "$out"
 				t.Errorf("stderr:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+// fakeGo writes a stand-in go into a new folder and returns the folder. Its
+// go env answers at once (GOVERSION from FAKE_GOVERSION); its go build takes
+// FAKE_GO_SECONDS, fails when FAKE_GO_FAILS is set, appends a line to the
+// file FAKE_GO_LOG names (if any), and writes an app that prints "app ran".
+func fakeGo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	script := `#!/bin/sh
+if [ "$1" = env ]; then
+  shift
+  for v; do case "$v" in GOVERSION) echo "${FAKE_GOVERSION:-go1.26.0}" ;; *) echo ;; esac; done
+  exit 0
+fi
+[ -z "${FAKE_GO_LOG:-}" ] || echo "go $*" >>"$FAKE_GO_LOG"
+while [ $# -gt 0 ]; do case "$1" in -o) out=$2; shift 2 ;; *) shift ;; esac; done
+sleep "${FAKE_GO_SECONDS:-0}"
+[ -z "${FAKE_GO_FAILS:-}" ] || { echo "./cicd.go:1:1: syntax error" >&2; exit 1; }
+mkdir -p "$(dirname "$out")"
+printf '#!/bin/sh\necho "app ran" >&2\n' >"$out" && chmod +x "$out"
+`
+	if err := os.WriteFile(filepath.Join(dir, "go"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// A synth whose app is up to date does not run go build at all: a stamp of
+// what the binary is built from (the toolchain, go.mod, go.sum and the
+// non-test Go files, tracked or not) says so. Each step changes something
+// in a scratch module with a copy of .ci/app, and says whether the next run
+// builds.
+func TestAppCommandSkipsBuildWhenUnchanged(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("git is not installed")
+	}
+	goDir := fakeGo(t)
+	repo := t.TempDir()
+	script, err := os.ReadFile(".ci/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, text string) {
+		t.Helper()
+		path := filepath.Join(repo, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".ci/app", string(script))
+	write("go.mod", "module scratch\n\ngo 1.26\n")
+	write("go.sum", "")
+	write("main.go", "package main\n\nfunc main() {}\n")
+	write("main_test.go", "package main\n")
+	write("internal/x/x.go", "package x\n")
+	write(".gitignore", "/.build/\nignored.go\n")
+	for _, args := range [][]string{{"init", "-q"}, {"add", "go.mod", "main.go", "main_test.go", ".gitignore"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	bin := filepath.Join(repo, ".build", "cicd")
+	builds := filepath.Join(t.TempDir(), "builds")
+	run := func(extraEnv ...string) (int, string, error) {
+		t.Helper()
+		before, _ := os.ReadFile(builds)
+		cmd := exec.Command("sh", filepath.Join(repo, ".ci", "app"))
+		cmd.Env = append(os.Environ(), "PATH="+goDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+			"CICD_APP_BINARY="+bin, "CICD_APP_NOTICE_AFTER=600", "FAKE_GO_LOG="+builds)
+		cmd.Env = append(cmd.Env, extraEnv...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		after, _ := os.ReadFile(builds)
+		return strings.Count(string(after), "\n") - strings.Count(string(before), "\n"), stderr.String(), err
+	}
+	for _, step := range []struct {
+		name   string
+		change func()
+		env    []string
+		builds int
+		fails  bool
+	}{
+		{"first run", func() {}, nil, 1, false},
+		{"nothing changed", func() {}, nil, 0, false},
+		{"a tracked Go file changed", func() { write("main.go", "package main\n\nfunc main() { println() }\n") }, nil, 1, false},
+		{"only a test file changed", func() { write("main_test.go", "package main\n\n// more\n") }, nil, 0, false},
+		{"an untracked Go file changed", func() { write("internal/x/x.go", "package x\n\nconst X = 1\n") }, nil, 1, false},
+		{"a new untracked Go file", func() { write("internal/x/y.go", "package x\n") }, nil, 1, false},
+		{"a git-ignored Go file", func() { write("ignored.go", "package main\n") }, nil, 0, false},
+		{"go.sum changed", func() { write("go.sum", "example.com/m v1.0.0 h1:x=\n") }, nil, 1, false},
+		{"another Go toolchain", func() {}, []string{"FAKE_GOVERSION=go1.27.0"}, 1, false},
+		{"the binary was removed", func() { os.Remove(bin) }, []string{"FAKE_GOVERSION=go1.27.0"}, 1, false},
+		{"a failed build", func() { write("main.go", "package main\n\nfunc main() {}\n") }, []string{"FAKE_GOVERSION=go1.27.0", "FAKE_GO_FAILS=1"}, 1, true},
+		{"after a failed build", func() {}, []string{"FAKE_GOVERSION=go1.27.0"}, 1, false},
+		{"up to date again", func() {}, []string{"FAKE_GOVERSION=go1.27.0"}, 0, false},
+	} {
+		step.change()
+		n, stderr, err := run(step.env...)
+		if n != step.builds {
+			t.Errorf("%s: %d go builds, want %d", step.name, n, step.builds)
+		}
+		if (err != nil) != step.fails {
+			t.Errorf("%s: exit %v, want failure %v\n%s", step.name, err, step.fails, stderr)
+		}
+		if !step.fails && strings.TrimSpace(stderr) != "app ran" {
+			t.Errorf("%s: stderr %q, want only the app's line", step.name, stderr)
+		}
+	}
+	// A go.mod that replaces a module by a local folder, whose files the
+	// stamp does not cover: go build decides every time.
+	write("go.mod", "module scratch\n\ngo 1.26\n\nreplace example.com/m => ../m\n")
+	for i := range 2 {
+		if n, stderr, _ := run("FAKE_GOVERSION=go1.27.0"); n != 1 {
+			t.Errorf("local replace, run %d: %d go builds, want 1\n%s", i+1, n, stderr)
+		}
 	}
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseStat(t *testing.T) {
@@ -77,5 +81,86 @@ func TestReadSynthLog(t *testing.T) {
 	}
 	if got["."] != (pkgSynths{Calls: 3, Distinct: 2}) || got["constructs/x"] != (pkgSynths{Calls: 1, Distinct: 1}) {
 		t.Errorf("readSynthLog = %v", got)
+	}
+}
+
+// The scale benchmark's apps: n services made from the example's first
+// pipeline, distinct names, three environments each.
+func TestScalePipelines(t *testing.T) {
+	text, err := scalePipelines("..", 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pipelines []struct {
+		Service      string
+		Source       struct{ Repository string }
+		Environments []struct{ Name, Service string }
+	}
+	if err := json.Unmarshal([]byte(text), &pipelines); err != nil {
+		t.Fatal(err)
+	}
+	if len(pipelines) != 20 {
+		t.Fatalf("%d pipelines, want 20", len(pipelines))
+	}
+	seen := map[string]bool{}
+	for _, p := range pipelines {
+		if seen[p.Service] || p.Service == "" || p.Source.Repository != "octo-org/"+p.Service {
+			t.Errorf("pipeline %+v: want a distinct service with its own repository", p)
+		}
+		seen[p.Service] = true
+		if len(p.Environments) != 3 {
+			t.Errorf("%s: %d environments, want 3", p.Service, len(p.Environments))
+		}
+		for _, e := range p.Environments {
+			if e.Service != p.Service {
+				t.Errorf("%s: environment %s deploys service %s", p.Service, e.Name, e.Service)
+			}
+		}
+	}
+}
+
+func TestParseScale(t *testing.T) {
+	if got, err := parseScale("1, 5,20"); err != nil || fmt.Sprint(got) != "[1 5 20]" {
+		t.Errorf("parseScale = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "0", "5,1", "1,1", "x"} {
+		if _, err := parseScale(bad); err == nil {
+			t.Errorf("parseScale(%q) accepted", bad)
+		}
+	}
+}
+
+// The report's scale figures: per-resource ratios, the marginal cost and the
+// cost per added pipeline, from runs with known times.
+func TestScaleFigures(t *testing.T) {
+	runs := func(wall float64, resources int) []synthRun {
+		s := synthRun{run: run{Wall: time.Duration(wall * float64(time.Second)), TreeRSS: 900 << 20}, Resources: resources, Stacks: 1, Assets: 1}
+		return []synthRun{s, s}
+	}
+	r := &results{Scale: []int{1, 5, 20}, ScaleRounds: 2, Synth: map[string][]synthRun{
+		"go@1": runs(5, 50), "go@5": runs(9, 250), "go@20": runs(29, 1000),
+		"ts@1": runs(4, 40), "ts@5": runs(8, 200), "ts@20": runs(23, 800),
+	}}
+	r.ScaleTargets = []synthTarget{{Key: "go@20", Label: "Go, 20 pipelines", Pipelines: 20}, {Key: "ts@20", Label: "TypeScript, 20 stacks", Pipelines: 20}}
+	if m, pass, ok := r.scaleRatio(0); !ok || !pass || !strings.HasPrefix(m, "1.00x") {
+		t.Errorf("ratio at 1 pipeline: %q %v %v, want 1.00x, a pass", m, pass, ok)
+	}
+	if x, ok := r.marginalRatio(); !ok || math.Abs(x-(24.0/950)/(19.0/760)) > 1e-9 {
+		t.Errorf("marginal ratio %v", x)
+	}
+	steps := r.perPipeline("go")
+	if len(steps) != 2 || steps[0].cost != 1 || math.Abs(steps[1].cost-20.0/15) > 1e-9 {
+		t.Errorf("cost per pipeline %+v, want 1 s then 1.33 s", steps)
+	}
+	report := render(r)
+	for _, want := range []string{
+		"| Go, 20 pipelines | 29.00 s |",
+		"| 1 at 1 pipelines, 1 at 5 pipelines, 1 at 20 pipelines | 1 | **pass** |",
+		"| Go synth time per added pipeline, in the last step of the scale benchmark / in the first | 1.33x",
+		"| Go | 5 | 20 | 1.33 |",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
 	}
 }

@@ -169,13 +169,25 @@ var gateAnswers = map[string]string{
 	"CodePipeline_20150709.PutJobFailureResult": `{}`,
 }
 
+// The pipeline and function the validator serves; the job CodePipeline
+// holds (GetJobDetails) must name them.
+const (
+	benchPipeline = "cicd-pipeline-bench"
+	benchFunction = "validator"
+)
+
 func (f *awsFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
+	req, _ := io.ReadAll(r.Body)
 	target := r.Header.Get("X-Amz-Target")
 	f.mu.Lock()
 	f.ops[target]++
 	f.mu.Unlock()
 	body, ok := gateAnswers[target]
+	if target == "CodePipeline_20150709.GetJobDetails" {
+		var in struct{ JobId string }
+		ok = json.Unmarshal(req, &in) == nil && in.JobId != ""
+		body = jobDetails(in.JobId)
+	}
 	if !ok {
 		w.WriteHeader(http.StatusBadRequest)
 		body = `{"__type":"UnknownOperationException"}`
@@ -191,12 +203,30 @@ func (f *awsFake) count(op string) int {
 	return f.ops[op]
 }
 
-func gateEvent(job string) []byte {
+func gateParameters(job string) string {
 	params, _ := json.Marshal(map[string]string{"mode": "gate", "imageTag": "bench", "executionId": "bench-" + job})
+	return string(params)
+}
+
+// jobDetails is CodePipeline's answer to GetJobDetails for a gate job of the
+// bench pipeline.
+func jobDetails(job string) string {
+	out, _ := json.Marshal(map[string]any{"jobDetails": map[string]any{
+		"id": job, "accountId": "123456789012",
+		"data": map[string]any{
+			"actionTypeId":        map[string]any{"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
+			"actionConfiguration": map[string]any{"configuration": map[string]any{"FunctionName": benchFunction, "UserParameters": gateParameters(job)}},
+			"pipelineContext":     map[string]any{"pipelineName": benchPipeline, "pipelineExecutionId": "bench-" + job},
+		},
+	}})
+	return string(out)
+}
+
+func gateEvent(job string) []byte {
 	ev, _ := json.Marshal(map[string]any{"CodePipeline.job": map[string]any{
 		"id": job, "accountId": "123456789012",
 		"data": map[string]any{
-			"actionConfiguration": map[string]any{"configuration": map[string]any{"FunctionName": "validator", "UserParameters": string(params)}},
+			"actionConfiguration": map[string]any{"configuration": map[string]any{"FunctionName": benchFunction, "UserParameters": gateParameters(job)}},
 			"inputArtifacts":      []any{}, "outputArtifacts": []any{},
 			"artifactCredentials": map[string]any{"accessKeyId": "AKIDBENCH", "secretAccessKey": "bench", "sessionToken": "bench"},
 		},
@@ -238,7 +268,8 @@ func (b *bench) emulator(rie, bootstrap string, warm int) (emulatorRun, error) {
 		"ECR_REPOSITORY_URI=123456789012.dkr.ecr.us-east-1.amazonaws.com/cicd-pipeline-bench",
 		"SNS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:cicd-pipeline-notifications-bench",
 		"SCAN_FAIL_SEVERITY=CRITICAL", "ECS_CLUSTER=production-cluster", "ECS_SERVICE=cicd-pipeline-bench",
-		"CONTAINER_NAME=app", "ENVIRONMENT=bench",
+		"CONTAINER_NAME=app", "ENVIRONMENT=bench", "PIPELINE_NAME=" + benchPipeline, "SERVICE=bench",
+		"AWS_LAMBDA_FUNCTION_NAME=" + benchFunction,
 	}
 	var logs syncBuffer
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", "127.0.0.1:"+apiPort,

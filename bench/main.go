@@ -1,6 +1,8 @@
 // Command bench measures the project's performance targets and writes them
 // to BENCHMARKS.md: cdk synth of the default stack against its TypeScript
-// twin, the warm test suite, and the validator Lambda's size, init and warm
+// twin, apps of many pipelines against the twin's copies of its stack (the
+// scale benchmark, with cdk diff and a breakdown of the synth time), the warm
+// test suite, and the validator Lambda's size, init and warm
 // invocation under the Lambda Runtime Interface Emulator. Runs of the
 // different commands are interleaved round by round and reported as medians,
 // so that a burst of load on the machine touches every column alike.
@@ -46,37 +48,61 @@ type results struct {
 	Emulator          []emulatorRun
 	EmulatorSkipped   string
 	Warm              int
+	// The scale benchmark: pipeline counts, its targets (runs in Synth),
+	// its rounds, and the diffs at the smallest and largest count.
+	Scale        []int
+	ScaleTargets []synthTarget
+	ScaleRounds  int
+	Diffs        []diffRun
 }
 
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds of interleaved runs; every figure is a median over them")
 	tsDir := flag.String("ts", "", "TypeScript twin to compare synth with (default: ../shared/bench/ts-reference from the repository root; skipped when absent)")
 	out := flag.String("out", "BENCHMARKS.md", "report to write, relative to the repository root; its generated section is replaced, the rest kept")
-	only := flag.String("only", "synth,test,lambda", "comma-separated parts to measure: synth, test, lambda")
+	only := flag.String("only", "synth,test,lambda,scale", "comma-separated parts to measure: synth, test, lambda, scale")
+	scale := flag.String("scale", "1,5,20", "pipeline counts of the scale benchmark")
+	scaleRounds := flag.Int("scale-rounds", 3, "rounds of the scale benchmark (an app of 20 pipelines takes half a minute to synthesize)")
 	warm := flag.Int("warm", 20, "warm invocations of the validator per round")
 	testRounds := flag.Int("test-rounds", 3, "rounds that also run the test suite (the slowest part), at most --rounds")
 	flag.Parse()
-	if *rounds < 1 || *warm < 1 || *testRounds < 1 {
-		fmt.Fprintln(os.Stderr, "error: --rounds, --test-rounds and --warm must be at least 1")
+	if *rounds < 1 || *warm < 1 || *testRounds < 1 || *scaleRounds < 1 {
+		fmt.Fprintln(os.Stderr, "error: --rounds, --test-rounds, --scale-rounds and --warm must be at least 1")
 		os.Exit(2)
 	}
 	parts := map[string]bool{}
 	for _, p := range strings.Split(*only, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "synth", "test", "lambda":
+		case "synth", "test", "lambda", "scale":
 			parts[p] = true
 		default:
-			fmt.Fprintf(os.Stderr, "error: --only %q: use synth, test and/or lambda\n", p)
+			fmt.Fprintf(os.Stderr, "error: --only %q: use synth, test, lambda and/or scale\n", p)
 			os.Exit(2)
 		}
 	}
-	if err := mainErr(*rounds, min(*testRounds, *rounds), *tsDir, *out, parts, *warm); err != nil {
+	ns, err := parseScale(*scale)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error: "+err.Error())
+		os.Exit(2)
+	}
+	opts := options{rounds: *rounds, testRounds: min(*testRounds, *rounds), scaleRounds: *scaleRounds, scale: ns, tsDir: *tsDir, out: *out, parts: parts, warm: *warm}
+	if err := mainErr(opts); err != nil {
 		fmt.Fprintln(os.Stderr, "error: "+err.Error())
 		os.Exit(1)
 	}
 }
 
-func mainErr(rounds, testRounds int, tsDir, outFile string, parts map[string]bool, warm int) error {
+// options are the command line's.
+type options struct {
+	rounds, testRounds, scaleRounds int
+	scale                           []int
+	tsDir, out                      string
+	parts                           map[string]bool
+	warm                            int
+}
+
+func mainErr(o options) error {
+	rounds, testRounds, tsDir, outFile, parts, warm := o.rounds, o.testRounds, o.tsDir, o.out, o.parts, o.warm
 	root, err := moduleRoot()
 	if err != nil {
 		return err
@@ -91,16 +117,8 @@ func mainErr(rounds, testRounds int, tsDir, outFile string, parts map[string]boo
 	res.Machine = b.machine()
 
 	// Preparation, outside the timed rounds.
-	if parts["synth"] {
-		res.Targets = append(res.Targets,
-			synthTarget{Key: "go", Label: "Go, cdk.json app (`go mod download && go run .`)", Dir: root},
-			synthTarget{Key: "gocold", Label: "Go, cdk.json app, empty bundle cache (the asset is built)", Dir: root, ColdBundle: true})
-		bin := filepath.Join(work, "cicd-app")
-		b.logf("building the app binary")
-		if _, err := measure(root, b.env, "go", "build", "-o", bin, "."); err != nil {
-			return err
-		}
-		res.Targets = append(res.Targets, synthTarget{Key: "gobin", Label: "Go, prebuilt app binary (`--app`)", Dir: root, App: []string{bin}})
+	var ts *synthTarget
+	if parts["synth"] || parts["scale"] {
 		if tsDir == "" {
 			tsDir = filepath.Join(root, "..", "shared", "bench", "ts-reference")
 		}
@@ -111,9 +129,23 @@ func mainErr(rounds, testRounds int, tsDir, outFile string, parts map[string]boo
 				return err
 			}
 			res.Machine.TSLib = packageVersion(filepath.Join(dst, "node_modules", "aws-cdk-lib", "package.json"))
-			res.Targets = append(res.Targets, synthTarget{Key: "ts", Label: "TypeScript twin (`node dist/bin/app.js`)", Dir: dst, App: []string{"node", "dist/bin/app.js"}, Env: b.tsEnv()})
+			ts = &synthTarget{Key: "ts", Label: "TypeScript twin (`node dist/bin/app.js`)", Dir: dst, App: []string{"node", "dist/bin/app.js"}, Env: b.tsEnv()}
 		} else {
 			b.logf("no TypeScript twin at %s: synth is measured without the comparison", tsDir)
+		}
+	}
+	if parts["synth"] {
+		res.Targets = append(res.Targets,
+			synthTarget{Key: "go", Label: "Go, cdk.json app (`sh .ci/app`: the stamp check, then the built app)", Dir: root},
+			synthTarget{Key: "gocold", Label: "Go, cdk.json app, empty bundle cache (the asset is built)", Dir: root, ColdBundle: true})
+		bin := filepath.Join(work, "cicd-app")
+		b.logf("building the app binary")
+		if _, err := measure(root, b.env, "go", "build", "-o", bin, "."); err != nil {
+			return err
+		}
+		res.Targets = append(res.Targets, synthTarget{Key: "gobin", Label: "Go, prebuilt app binary (`--app`)", Dir: root, App: []string{bin}})
+		if ts != nil {
+			res.Targets = append(res.Targets, *ts)
 		}
 		// One unmeasured synth each: the Go build cache, the jsii package
 		// cache and the file cache are then as warm as a developer's.
@@ -182,6 +214,11 @@ func mainErr(rounds, testRounds int, tsDir, outFile string, parts map[string]boo
 				return err
 			}
 			res.Emulator = append(res.Emulator, er)
+		}
+	}
+	if parts["scale"] {
+		if err := b.runScale(res, o, ts); err != nil {
+			return err
 		}
 	}
 	res.Finished = time.Now().UTC()
@@ -320,3 +357,44 @@ func firstLine(s string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// runScale synthesizes the apps of each pipeline count, Go and TypeScript
+// interleaved in rotating order, then times cdk diff at the smallest and
+// largest count.
+func (b *bench) runScale(res *results, o options, ts *synthTarget) error {
+	targets, err := b.scaleTargets(o.scale, ts)
+	if err != nil {
+		return err
+	}
+	res.Scale, res.ScaleTargets, res.ScaleRounds = o.scale, targets, o.scaleRounds
+	for _, t := range targets {
+		b.logf("scale warm-up synth: %s", t.Key)
+		if _, err := b.synth(t, "warmup"); err != nil {
+			return err
+		}
+	}
+	for round := range o.scaleRounds {
+		n := len(targets)
+		for i := range n {
+			t := targets[(i+round)%n]
+			b.logf("scale round %d/%d: synth %s", round+1, o.scaleRounds, t.Key)
+			r, err := b.synth(t, "scale"+strconv.Itoa(round))
+			if err != nil {
+				return err
+			}
+			res.Synth[t.Key] = append(res.Synth[t.Key], r)
+		}
+	}
+	for _, n := range []int{o.scale[0], o.scale[len(o.scale)-1]} {
+		for _, t := range targets {
+			if t.Key == scaleKey("go", n) {
+				b.logf("cdk diff against a saved template: %s", t.Key)
+				res.Diffs = append(res.Diffs, b.measureDiff(t, o.scaleRounds))
+			}
+		}
+		if len(o.scale) == 1 {
+			break
+		}
+	}
+	return nil
+}

@@ -21,23 +21,37 @@ type synthTarget struct {
 	ColdBundle bool
 	// Env replaces the benchmark's environment when set.
 	Env []string
+	// Args are more arguments of cdk synth (-c pipelines=...).
+	Args []string
+	// Pipelines is N of the scale benchmark (0: the default app).
+	Pipelines int
+	// Timings has the Go app write its own timings (CICD_SYNTH_TIMINGS),
+	// which also turns aws-cdk-lib's performance counters on.
+	Timings bool
 }
 
 // synthRun is one measured synth.
 type synthRun struct {
 	run
 	Resources int
+	// Stacks and Assets are the cloud assembly's templates and file or
+	// image assets (distinct hashes over every stack's asset manifest).
+	Stacks, Assets int
+	// App are the Go app's own timings (ms): kernel, constructs, synth.
+	App map[string]float64
 	// Counters are aws-cdk-lib's own performance counters (milliseconds),
 	// written to the output folder when the slow-synth threshold is 0.
 	Counters map[string]float64
 }
 
-// The counters of aws-cdk-lib's performance report that the tables show.
-var counterKeys = []string{"phase:Load", "phase:Construction", "phase:Synthesis", "validateTemplates", "CloudFormationValidate.validate", "fs.readSync"}
-
 func (b *bench) synth(t synthTarget, tag string) (synthRun, error) {
 	out := filepath.Join(b.work, "synth-"+t.Key+"-"+tag)
 	defer os.RemoveAll(out)
+	return b.synthInto(t, out)
+}
+
+// synthInto synthesizes t into out and leaves the assembly there.
+func (b *bench) synthInto(t synthTarget, out string) (synthRun, error) {
 	// The threshold 0 makes the app write its performance counters for the
 	// CLI; it changes nothing in the templates.
 	if t.ColdBundle {
@@ -49,20 +63,67 @@ func (b *bench) synth(t synthTarget, tag string) (synthRun, error) {
 	if t.App != nil {
 		args = append(args, "--app", strings.Join(t.App, " "))
 	}
+	args = append(args, t.Args...)
 	env := b.env
 	if t.Env != nil {
 		env = t.Env
+	}
+	timings := out + ".timings.json"
+	if t.Timings {
+		env = append(append([]string(nil), env...), appTimingsEnv+"="+timings)
+		defer os.Remove(timings)
 	}
 	r, err := measure(t.Dir, env, "npx", args...)
 	if err != nil {
 		return synthRun{}, err
 	}
 	sr := synthRun{run: r}
-	if sr.Resources, err = countResources(out); err != nil {
+	if sr.Resources, sr.Stacks, err = countResources(out); err != nil {
 		return sr, err
 	}
+	sr.Assets = countAssets(out)
 	sr.Counters = readCounters(filepath.Join(out, "performance-counters.json"))
+	if data, err := os.ReadFile(timings); err == nil && t.Timings {
+		if json.Unmarshal(data, &sr.App) != nil {
+			sr.App = nil
+		}
+	}
 	return sr, nil
+}
+
+// appTimingsEnv is the app's TimingsEnv (cicd.go).
+const appTimingsEnv = "CICD_SYNTH_TIMINGS"
+
+// countAssets counts the distinct file and image assets that the stacks'
+// asset manifests name, the templates aside.
+func countAssets(dir string) int {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.assets.json"))
+	hashes := map[string]bool{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var m struct {
+			Files map[string]struct {
+				Source struct{ Path string } `json:"source"`
+			} `json:"files"`
+			DockerImages map[string]json.RawMessage `json:"dockerImages"`
+		}
+		if json.Unmarshal(data, &m) != nil {
+			continue
+		}
+		for h, f := range m.Files {
+			// Each stack's own template is a file asset too.
+			if !strings.HasSuffix(f.Source.Path, ".template.json") {
+				hashes["file "+h] = true
+			}
+		}
+		for h := range m.DockerImages {
+			hashes["image "+h] = true
+		}
+	}
+	return len(hashes)
 }
 
 // bundleCacheDir is where constructs/validator keeps built bootstraps.
@@ -74,27 +135,28 @@ func bundleCacheDir() string {
 	return filepath.Join(dir, "cicd", "validator-bootstrap")
 }
 
-// countResources adds up the resources of every template in a cloud assembly.
-func countResources(dir string) (int, error) {
+// countResources adds up the resources of every template in a cloud
+// assembly, and counts the templates.
+func countResources(dir string) (resources, stacks int, err error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.template.json"))
 	if err != nil || len(files) == 0 {
-		return 0, fmt.Errorf("no template in %s", dir)
+		return 0, 0, fmt.Errorf("no template in %s", dir)
 	}
 	n := 0
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		var tpl struct {
 			Resources map[string]json.RawMessage
 		}
 		if err := json.Unmarshal(data, &tpl); err != nil {
-			return 0, fmt.Errorf("%s: %w", f, err)
+			return 0, 0, fmt.Errorf("%s: %w", f, err)
 		}
 		n += len(tpl.Resources)
 	}
-	return n, nil
+	return n, len(files), nil
 }
 
 func readCounters(path string) map[string]float64 {

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,7 +29,10 @@ const stagingRole = "arn:aws:iam::222222222222:role/cicd-orders-verify"
 
 // The fixture bundles the asset: it is the one synthesis in the tests that
 // builds the Lambda, so it proves what is deployed.
-var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) {
+var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) { newValidator(stack) }).Bundled()
+
+// newValidator adds a validator, with what it needs, to stack.
+func newValidator(stack awscdk.Stack) {
 	key := awskms.NewKey(stack, jsii.String("Key"), nil)
 	table := awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
 		PartitionKey:  &awsdynamodb.Attribute{Name: jsii.String("deploymentId"), Type: awsdynamodb.AttributeType_STRING},
@@ -64,7 +68,7 @@ var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) {
 				Role: awsiam.Role_FromRoleArn(stack, jsii.String("StagingRole"), jsii.String(stagingRole), nil)},
 		},
 	})
-}).Bundled()
+}
 
 // like matches a string that starts with prefix, a logical ID the CDK ends
 // with a hash.
@@ -160,7 +164,10 @@ func TestGrantsAreScoped(t *testing.T) {
 	}
 }
 
-func TestBundledAssetIsALinuxArm64Bootstrap(t *testing.T) {
+// bundledBootstrap is the path of the fixture's bundled bootstrap, the
+// binary the stack deploys.
+func bundledBootstrap(t *testing.T) string {
+	t.Helper()
 	_, tpl := fixture.Template(t)
 	code := cdktest.Properties(t, tpl, "AWS::Lambda::Function")["Code"].(map[string]any)
 	key, _ := code["S3Key"].(string)
@@ -180,7 +187,11 @@ func TestBundledAssetIsALinuxArm64Bootstrap(t *testing.T) {
 	if len(names) != 1 || names[0] != "bootstrap" {
 		t.Fatalf("asset holds %v, want exactly [bootstrap]", names)
 	}
-	path := filepath.Join(dir, "bootstrap")
+	return filepath.Join(dir, "bootstrap")
+}
+
+func TestBundledAssetIsALinuxArm64Bootstrap(t *testing.T) {
+	path := bundledBootstrap(t)
 	info, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -203,6 +214,79 @@ func TestBundledAssetIsALinuxArm64Bootstrap(t *testing.T) {
 	}
 	if bin.Section(".symtab") != nil {
 		t.Error("bootstrap has a symbol table; it should be built with -ldflags \"-s -w\"")
+	}
+}
+
+// maxBootstrapBytes guards the deployed binary's size against regressions
+// (a new dependency, a new SDK client). Users feel init time, not bytes; the
+// size is reported in BENCHMARKS.md (11.9 MB when the guard was set).
+const maxBootstrapBytes = 14_000_000
+
+func TestBootstrapSizeGuard(t *testing.T) {
+	info, err := os.Stat(bundledBootstrap(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size() > maxBootstrapBytes {
+		t.Errorf("bootstrap is %d bytes (%.2f MB), over the %.0f MB guard: see what grew with go version -m and go tool nm -size -sort size on an unstripped build (BENCHMARKS.md, The validator's size)",
+			info.Size(), float64(info.Size())/1e6, float64(maxBootstrapBytes)/1e6)
+	}
+}
+
+// Every pipeline of an app has its own validator, built from one source:
+// one asset, bundled once per synth however many stacks use it. A go on
+// PATH that counts its builds stands in front of the real one, and an empty
+// bundle cache makes the build happen.
+func TestOneAssetForManyPipelines(t *testing.T) {
+	realGo, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not on PATH")
+	}
+	bin, builds := t.TempDir(), filepath.Join(t.TempDir(), "builds")
+	countingGo := fmt.Sprintf("#!/bin/sh\n[ \"$1\" != build ] || echo build >>%q\nexec %q \"$@\"\n", builds, realGo)
+	if err := os.WriteFile(filepath.Join(bin, "go"), []byte(countingGo), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Go's build cache stays where it is (it also lives in the user's cache
+	// folder by default): only the bundle cache is emptied.
+	goCache, err := exec.Command(realGo, "env", "GOCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOCACHE", strings.TrimSpace(string(goCache)))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+
+	outdir := t.TempDir()
+	context, err := cdktest.Context()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &context, Outdir: jsii.String(outdir), BuiltinCloudFormationValidation: jsii.Bool(false)})
+	var stacks []awscdk.Stack
+	for _, id := range []string{"Orders", "Payments", "Search"} {
+		stack := awscdk.NewStack(app, jsii.String(id), nil)
+		newValidator(stack)
+		stacks = append(stacks, stack)
+	}
+	app.Synth(nil)
+
+	keys := map[string]bool{}
+	for _, stack := range stacks {
+		_, tpl := cdktest.Template(stack)
+		code := cdktest.Properties(t, tpl, "AWS::Lambda::Function")["Code"].(map[string]any)
+		keys[fmt.Sprint(code["S3Key"])] = true
+	}
+	if len(keys) != 1 {
+		t.Errorf("the validators of three stacks have %d asset keys %v, want one", len(keys), keys)
+	}
+	assets, _ := filepath.Glob(filepath.Join(outdir, "asset.*"))
+	if len(assets) != 1 {
+		t.Errorf("the assembly holds %d assets %v, want one", len(assets), assets)
+	}
+	data, err := os.ReadFile(builds)
+	if n := strings.Count(string(data), "build\n"); err != nil || n != 1 {
+		t.Errorf("go build ran %d times for three stacks (%v), want once", n, err)
 	}
 }
 
