@@ -108,7 +108,7 @@ func New(scope constructs.Construct, id string, props Props) *Dashboard {
 	}
 	this := constructs.NewConstruct(scope, jsii.String(id))
 	d := &Dashboard{Construct: this, name: p.Name}
-	m := metrics{service: p.Service}
+	m := metrics{service: p.Service, periods: map[time.Duration]awscdk.Duration{}}
 
 	// Alarms first: the dashboard shows them.
 	action := awscloudwatchactions.NewSnsAction(p.Topic)
@@ -151,7 +151,7 @@ func New(scope constructs.Construct, id string, props Props) *Dashboard {
 			Expression:   jsii.String("SUM([" + strings.Join(errs, ",") + "])"),
 			UsingMetrics: &using,
 			Label:        jsii.String("validator errors, all environments"),
-			Period:       awscdk.Duration_Minutes(jsii.Number(p.ValidatorErrorPeriod.Minutes())),
+			Period:       m.period(p.ValidatorErrorPeriod),
 		}),
 		Threshold:          jsii.Number(float64(p.ValidatorErrors)),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -179,7 +179,7 @@ func New(scope constructs.Construct, id string, props Props) *Dashboard {
 			MetricName:    jsii.String("MatchedEvents"),
 			DimensionsMap: &map[string]*string{"RuleName": rule.RuleName()},
 			Statistic:     jsii.String("Sum"),
-			Period:        awscdk.Duration_Days(jsii.Number(1)),
+			Period:        m.period(day),
 			Label:         jsii.String(o.label),
 		}))
 	}
@@ -296,7 +296,23 @@ func (d *Dashboard) allowAlarmsToPublish(p Props) {
 const day = 24 * time.Hour
 
 // metrics builds the delivery metrics of one service.
-type metrics struct{ service string }
+type metrics struct {
+	service string
+	// periods holds one Duration per length. A Duration is an immutable
+	// value of the jsii kernel and making one is a round trip to it; a
+	// dashboard asks for a few lengths about ninety times.
+	periods map[time.Duration]awscdk.Duration
+}
+
+// period is the Duration of d, made once per dashboard.
+func (m metrics) period(d time.Duration) awscdk.Duration {
+	if p, ok := m.periods[d]; ok {
+		return p
+	}
+	p := awscdk.Duration_Minutes(jsii.Number(d.Minutes()))
+	m.periods[d] = p
+	return p
+}
 
 func (m metrics) dims(env string) *map[string]*string {
 	return &map[string]*string{delivery.DimPipeline: jsii.String(m.service), delivery.DimEnvironment: jsii.String(env)}
@@ -309,7 +325,7 @@ func (m metrics) metric(name, env, stat string, period time.Duration, label stri
 		MetricName:    jsii.String(name),
 		DimensionsMap: m.dims(env),
 		Statistic:     jsii.String(stat),
-		Period:        awscdk.Duration_Minutes(jsii.Number(period.Minutes())),
+		Period:        m.period(period),
 	}
 	if label != "" {
 		props.Label = jsii.String(label)
@@ -337,7 +353,7 @@ func (m metrics) gate(env string) []awscloudwatch.IMetric {
 			MetricName:    jsii.String(delivery.MetricGateRejections),
 			DimensionsMap: &dims,
 			Statistic:     jsii.String("Sum"),
-			Period:        awscdk.Duration_Days(jsii.Number(1)),
+			Period:        m.period(day),
 			Label:         jsii.String("rejected: " + string(r)),
 		}))
 	}
@@ -350,7 +366,7 @@ func (m metrics) hours(id, name, env, stat, label string) awscloudwatch.IMetric 
 		Expression:   jsii.String(id + "/3600"),
 		UsingMetrics: &map[string]awscloudwatch.IMetric{id: m.metric(name, env, stat, day, label)},
 		Label:        jsii.String(label),
-		Period:       awscdk.Duration_Days(jsii.Number(1)),
+		Period:       m.period(day),
 	})
 }
 
@@ -363,7 +379,7 @@ func (m metrics) failureRate(env string, period time.Duration) awscloudwatch.IMe
 			"cfrdeployed": m.metric(delivery.MetricDeployments, env, "Sum", period, "deployed"),
 		},
 		Label:  jsii.String("change failure rate %"),
-		Period: awscdk.Duration_Minutes(jsii.Number(period.Minutes())),
+		Period: m.period(period),
 	})
 }
 

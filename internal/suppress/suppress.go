@@ -44,7 +44,8 @@ var KeyGrant = Nag{
 // or its default child), never on the resources below it. A construct with
 // no resource (nil, or imported) has no findings to suppress.
 func Resource(c constructs.IConstruct, rules ...Nag) {
-	if !Owned(c) {
+	resource := cfnResourceOrNil(c)
+	if resource == nil {
 		return
 	}
 	suppressions := make([]*cdknag.NagPackSuppression, 0, len(rules))
@@ -62,7 +63,7 @@ func Resource(c constructs.IConstruct, rules ...Nag) {
 		}
 		suppressions = append(suppressions, s)
 	}
-	cdknag.NagSuppressions_AddResourceSuppressions(cfnResource(c), &suppressions, jsii.Bool(false))
+	cdknag.NagSuppressions_AddResourceSuppressions(resource, &suppressions, jsii.Bool(false))
 }
 
 // Policy records the suppressions on the default policy of role, where CDK
@@ -80,10 +81,11 @@ func Owned(c constructs.IConstruct) bool {
 // Lint makes cfn-lint skip the given rules on c's resource only, through
 // the resource's cfn-lint metadata.
 func Lint(c constructs.IConstruct, rules ...string) {
-	if !Owned(c) {
+	resource := cfnResourceOrNil(c)
+	if resource == nil {
 		return
 	}
-	cfnResource(c).AddMetadata(jsii.String("cfn-lint"), map[string]interface{}{
+	resource.AddMetadata(jsii.String("cfn-lint"), map[string]interface{}{
 		"config": map[string]interface{}{"ignore_checks": rules},
 	})
 }
@@ -148,6 +150,9 @@ func cfnResource(c constructs.IConstruct) awscdk.CfnResource {
 }
 
 func cfnResourceOrNil(c constructs.IConstruct) awscdk.CfnResource {
+	if c == nil {
+		return nil
+	}
 	if r, ok := c.(awscdk.CfnResource); ok {
 		return r
 	}
