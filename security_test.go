@@ -308,7 +308,7 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, s cdktest.Stack
 	statements := key["Properties"].(map[string]any)["KeyPolicy"].(map[string]any)["Statement"].([]any)
 	for _, raw := range statements {
 		st := raw.(map[string]any)
-		list := stringList(st["Action"])
+		list := slices.Sorted(slices.Values(cdktest.Strings(st["Action"])))
 		actions := strings.Join(list, ",")
 		principal, _ := st["Principal"].(map[string]any)
 		role, _ := principal["AWS"].(string)
@@ -374,19 +374,4 @@ func checkKeyPolicy(t *testing.T, id string, key map[string]any, s cdktest.Stack
 			t.Errorf("%s: no key policy statement for %s", id, p)
 		}
 	}
-}
-
-func stringList(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return []string{v}
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, s := range v {
-			out = append(out, fmt.Sprint(s))
-		}
-		sort.Strings(out)
-		return out
-	}
-	return nil
 }

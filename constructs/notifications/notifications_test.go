@@ -1,7 +1,6 @@
 package notifications_test
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -76,7 +75,7 @@ func allowed(t *testing.T, statements []any, r publishRequest) bool {
 	allow := r.identityAllows
 	for _, s := range statements {
 		st := s.(map[string]any)
-		if !slices.Contains(stringList(st["Action"]), "sns:Publish") || !principalMatches(st["Principal"], r.service) {
+		if !slices.Contains(cdktest.Strings(st["Action"]), "sns:Publish") || !principalMatches(st["Principal"], r.service) {
 			continue
 		}
 		if !conditionsHold(t, st["Condition"], r.context) {
@@ -100,7 +99,7 @@ func principalMatches(p any, service string) bool {
 		if p["AWS"] == "*" {
 			return true
 		}
-		return service != "" && slices.Contains(stringList(p["Service"]), service)
+		return service != "" && slices.Contains(cdktest.Strings(p["Service"]), service)
 	}
 	return false
 }
@@ -134,20 +133,6 @@ func conditionsHold(t *testing.T, conditions any, context map[string]any) bool {
 		}
 	}
 	return true
-}
-
-func stringList(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return []string{v}
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, s := range v {
-			out = append(out, fmt.Sprint(s))
-		}
-		return out
-	}
-	return nil
 }
 
 // EventBridge may publish only for this stack's rules, identified by

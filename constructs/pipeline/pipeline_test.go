@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -237,7 +236,7 @@ func TestConnectionSource(t *testing.T) {
 			}
 			for _, s := range policy["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
 				st := s.(map[string]any)
-				granted := stringList(st["Action"])
+				granted := cdktest.Strings(st["Action"])
 				if !slices.ContainsFunc(granted, func(a string) bool { return strings.HasSuffix(a, ":UseConnection") }) {
 					continue
 				}
@@ -279,21 +278,6 @@ func TestConnectionSource(t *testing.T) {
 				"Version": "2012-10-17",
 			}))
 	}
-}
-
-// stringList is an IAM statement's Action, one action or a list.
-func stringList(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return []string{v}
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, s := range v {
-			out = append(out, fmt.Sprint(s))
-		}
-		return out
-	}
-	return nil
 }
 
 func TestConnectionService(t *testing.T) {

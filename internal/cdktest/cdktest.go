@@ -500,3 +500,20 @@ func recovered(f func()) (msg string) {
 	f()
 	return ""
 }
+
+// Strings is a template value that may be one string or a list of them, as
+// an IAM statement's Action, Resource or principal: always a list, in the
+// template's order.
+func Strings(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, s := range v {
+			out = append(out, fmt.Sprint(s))
+		}
+		return out
+	}
+	return nil
+}
