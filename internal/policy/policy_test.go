@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -187,6 +188,36 @@ func TestGuardValidatesSeveralTemplates(t *testing.T) {
 	for _, v := range reports[good] {
 		if v.Resource != "" && v.Resource != "Topic" {
 			t.Errorf("the other template has a failure on %s, a resource of the bad one", v.Resource)
+		}
+	}
+}
+
+// Templates are shared out among several cfn-guard runs (one per CPU): each
+// still gets its own report, the same as in a run of its own.
+func TestGuardSharesTemplatesAmongRuns(t *testing.T) {
+	dir := t.TempDir()
+	var templates []string
+	for i := range 5 {
+		path := filepath.Join(dir, fmt.Sprintf("bad-%d.template.json", i))
+		if err := os.WriteFile(path, []byte(badTemplate), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		templates = append(templates, path)
+	}
+	reports, err := guard(t).ValidateAll(templates...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := guard(t).Validate(templates[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != len(templates) {
+		t.Errorf("%d reports for %d templates", len(reports), len(templates))
+	}
+	for _, path := range templates {
+		if len(reports[path]) == 0 || !reflect.DeepEqual(reports[path], alone) {
+			t.Errorf("%s: failures %v, want those of a run of its own: %v", filepath.Base(path), reports[path], alone)
 		}
 	}
 }
