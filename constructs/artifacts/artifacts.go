@@ -38,6 +38,10 @@ type Artifacts struct {
 // artifacts expiring so the bucket does not grow without bound.
 func New(scope constructs.Construct, id string, props Props) *Artifacts {
 	this := constructs.NewConstruct(scope, jsii.String(id))
+	// The log bucket grants S3's logging service by bucket policy, which
+	// its enforced object ownership requires, not by ACL: whatever the
+	// app's feature flags, an app that imports the construct included.
+	this.Node().SetContext(jsii.String("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"), true)
 	expiry := days(props.ExpiryDays, 30)
 	logExpiry := days(props.AccessLogExpiryDays, 90)
 

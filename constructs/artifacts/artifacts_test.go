@@ -101,3 +101,31 @@ func TestBothBucketsRefuseInsecureTransport(t *testing.T) {
 		t.Error("each bucket must deny requests without TLS")
 	}
 }
+
+// An app without this repository's cdk.json (one that imports the
+// construct) may have S3's access-log flag off: the log bucket still grants
+// the logging service by bucket policy, with no ACL, which its enforced
+// object ownership would refuse.
+var withoutFlags = cdktest.NewFixture("artifacts-without-flags",
+	map[string]any{"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": false}, func(stack awscdk.Stack) {
+		key := awskms.NewKey(stack, jsii.String("Key"), nil)
+		artifacts.New(stack, "Artifacts", artifacts.Props{Key: key})
+	})
+
+func TestAccessLogsNeedNoFeatureFlag(t *testing.T) {
+	tpl, _ := withoutFlags.Template(t)
+	cdktest.HasResourceProperties(t, tpl, "AWS::S3::Bucket", map[string]any{
+		"OwnershipControls":    map[string]any{"Rules": []any{map[string]any{"ObjectOwnership": "BucketOwnerEnforced"}}},
+		"AccessControl":        assertions.Match_Absent(),
+		"LoggingConfiguration": assertions.Match_Absent(),
+	})
+	cdktest.HasResourceProperties(t, tpl, "AWS::S3::BucketPolicy", map[string]any{
+		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{
+				"Action":    "s3:PutObject",
+				"Effect":    "Allow",
+				"Principal": map[string]any{"Service": "logging.s3.amazonaws.com"},
+			}),
+		})}),
+	})
+}

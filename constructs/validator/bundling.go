@@ -17,6 +17,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
+
+	"cicd/internal/gomod"
 )
 
 // The flags that make the bootstrap binary reproducible and small. The same
@@ -125,7 +127,7 @@ func moduleSources(moduleDir, pkg string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint: %w", err)
 	}
-	module := modulePath(mod)
+	module := gomod.ModulePath(mod)
 	if module == "" {
 		return nil, fmt.Errorf("fingerprint: no module line in %s", filepath.Join(moduleDir, "go.mod"))
 	}
@@ -163,17 +165,6 @@ func moduleSources(moduleDir, pkg string) ([]string, error) {
 		}
 	}
 	return files, nil
-}
-
-// modulePath is the path on go.mod's module line.
-func modulePath(gomod []byte) string {
-	for _, line := range strings.Split(string(gomod), "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
-			path, _, _ := strings.Cut(strings.TrimSpace(rest), "//")
-			return strings.Trim(strings.TrimSpace(path), `"`)
-		}
-	}
-	return ""
 }
 
 func shellJoin(args []string) string {

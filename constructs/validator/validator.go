@@ -7,7 +7,9 @@ package validator
 import (
 	"cmp"
 	"fmt"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -57,6 +59,12 @@ const (
 	UnscannedAllow UnscannedImages = "allow"
 )
 
+// ownModule is the path of the Go module that holds this package and the
+// function's sources.
+func ownModule() string {
+	return strings.TrimSuffix(reflect.TypeOf(Validator{}).PkgPath(), "/constructs/validator")
+}
+
 // PackagePath is the function's Go package, relative to the module root.
 const PackagePath = "lambda/validator"
 
@@ -103,7 +111,10 @@ type Props struct {
 	// Default: one week.
 	LogRetention awslogs.RetentionDays
 	// ModuleDir is the Go module root that holds lambda/validator.
-	// Default: found by walking up from the working directory to go.mod.
+	// Default: this module's folder as the working directory's module
+	// builds it: its own root in this repository, or, in an app that
+	// imports the constructs, the folder `go list -m` names (a replace
+	// directive's target, or the module cache).
 	ModuleDir string
 }
 
@@ -305,7 +316,7 @@ func suppressFindings(fn awslambda.Function, role awsiam.IRole) {
 
 func assetCode(moduleDir string) (awslambda.Code, error) {
 	if moduleDir == "" {
-		root, err := gomod.Root(".")
+		root, err := gomod.Dir(".", ownModule())
 		if err != nil {
 			return nil, err
 		}
