@@ -241,7 +241,14 @@ func CheckFlags(lib Library, cdkJSON []byte) error {
 	}
 	values := make([]string, len(missing))
 	for i, flag := range missing {
-		values[i] = fmt.Sprintf("%q: %s", flag, lib.Flags[flag])
+		// Compact: a list or object value in the library's own layout
+		// would break the error's one line.
+		var value bytes.Buffer
+		if json.Compact(&value, lib.Flags[flag]) != nil {
+			value.Reset()
+			value.Write(lib.Flags[flag])
+		}
+		values[i] = fmt.Sprintf("%q: %s", flag, value.String())
 	}
 	return fmt.Errorf("cdk.json lacks %d feature flag(s) that %s %s recommends for new apps: add %s to its context, after checking with cdk diff what each changes (README, Upgrading)",
 		len(missing), LibraryModule, lib.Version, strings.Join(values, ", "))

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,16 +76,17 @@ func TestLockstepCatchesDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	context, _ := file["context"].(map[string]any)
-	var removed string
-	for flag := range lib.Flags {
-		removed = flag
-		break
-	}
-	delete(context, removed)
-	data, _ = json.Marshal(file)
-	err = CheckFlags(lib, data)
-	if err == nil || !strings.Contains(err.Error(), removed) || strings.Contains(err.Error(), "\n") {
-		t.Errorf("cdk.json without %s: error %v, want one line naming it", removed, err)
+	// Every flag, those with a list or object value among them: each
+	// missing one is named in one line.
+	for _, removed := range slices.Sorted(maps.Keys(lib.Flags)) {
+		value := context[removed]
+		delete(context, removed)
+		data, _ = json.Marshal(file)
+		err = CheckFlags(lib, data)
+		if err == nil || !strings.Contains(err.Error(), removed) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("cdk.json without %s: error %v, want one line naming it", removed, err)
+		}
+		context[removed] = value
 	}
 }
 
