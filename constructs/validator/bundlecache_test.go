@@ -64,16 +64,7 @@ func TestBundleCacheKey(t *testing.T) {
 		t.Skip("go not on PATH")
 	}
 	dir := t.TempDir()
-	write := func(name, text string) {
-		t.Helper()
-		path := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := writer(t, dir)
 	write("go.mod", "module probe\n\ngo 1.26.0\n")
 	write("go.sum", "")
 	write("fn/main.go", "package main\n\nfunc main() {}\n")
@@ -151,16 +142,7 @@ func TestBundleCachePrune(t *testing.T) {
 // use, or to a test, is not.
 func TestSourceHashFollowsModuleImports(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, text string) {
-		t.Helper()
-		path := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := writer(t, dir)
 	write("go.mod", "module probe // the module\n\ngo 1.26.0\n")
 	write("go.sum", "")
 	write("fn/main.go", "package main\n\nimport (\n\t\"fmt\"\n\n\t\"probe/shared/metrics\"\n)\n\nfunc main() { fmt.Println(metrics.Name) }\n")
@@ -194,5 +176,19 @@ func TestSourceHashFollowsModuleImports(t *testing.T) {
 	}
 	if hash() == base {
 		t.Error("the hash never changed")
+	}
+}
+
+// writer writes files of a scratch module in dir, by slash-separated name.
+func writer(t *testing.T, dir string) func(name, text string) {
+	return func(name, text string) {
+		t.Helper()
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -116,8 +116,7 @@ func TestJobEndsInTime(t *testing.T) {
 		{name: "CodePipeline GetJobDetails hangs", event: gate, setup: func(w *world) { w.pipeline.hangDetails = true }, status: StatusError},
 		{name: "ECR BatchGetImage hangs", event: verify, setup: func(w *world) {
 			w.images.out = imageOut(ecrtypes.ScanStatusComplete)
-			w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
-			w.taskDefs.defs = taskDefs(map[string]string{tdNew: testRepoURI + ":" + testTag})
+			w.rolledOut(testRepoURI + ":" + testTag)
 			w.manifests.hang = true
 		}, status: StatusDeployed},
 	}

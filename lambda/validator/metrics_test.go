@@ -70,8 +70,7 @@ func TestDeliveryMetrics(t *testing.T) {
 	commit := testNow.Add(-90 * 60e9) // an hour and a half before the verdict
 	deployed := func(w *world) {
 		w.images.out = imageOut(ecrtypes.ScanStatusComplete)
-		w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
-		w.taskDefs.defs = taskDefs(map[string]string{tdNew: testRepoURI + ":" + testTag})
+		w.rolledOut(testRepoURI + ":" + testTag)
 	}
 	rolledBack := func(w *world) {
 		w.images.out = imageOut(ecrtypes.ScanStatusComplete)

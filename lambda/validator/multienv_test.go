@@ -38,10 +38,6 @@ func multi(mode string, extra map[string]any) string {
 
 func TestMultiEnvironment(t *testing.T) {
 	byDigest := testRepoURI + "@" + testDigest
-	completed := func(w *world, image string) {
-		w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
-		w.taskDefs.defs = taskDefs(map[string]string{tdNew: image})
-	}
 	cases := []struct {
 		name     string
 		params   string
@@ -79,7 +75,7 @@ func TestMultiEnvironment(t *testing.T) {
 			params: multi("verify", map[string]any{"environment": "staging", "imageDigest": testDigest}),
 			setup: func(w *world) {
 				w.env["SERVICE"] = "orders"
-				completed(w, testRepoURI+":0ld0ld")
+				w.rolledOut(testRepoURI + ":0ld0ld")
 			},
 			result: failed, failType: cptypes.FailureTypeJobFailed, status: StatusDeployFailed,
 			reason: []string{"expected " + byDigest},
@@ -96,7 +92,7 @@ func TestMultiEnvironment(t *testing.T) {
 		{
 			name:   "verify matches the built digest without looking the tag up",
 			params: multi("verify", map[string]any{"imageDigest": testDigest}),
-			setup:  func(w *world) { completed(w, byDigest) },
+			setup:  func(w *world) { w.rolledOut(byDigest) },
 			result: succeeded, status: StatusDeployed,
 			item: map[string]string{"imageDigest": testDigest},
 			check: func(t *testing.T, w *world, o observed) {
@@ -108,7 +104,7 @@ func TestMultiEnvironment(t *testing.T) {
 		{
 			name:   "verify fails a service that runs another digest",
 			params: multi("verify", map[string]any{"imageDigest": testDigest}),
-			setup:  func(w *world) { completed(w, testRepoURI+"@"+otherDigest) },
+			setup:  func(w *world) { w.rolledOut(testRepoURI + "@" + otherDigest) },
 			result: failed, failType: cptypes.FailureTypeJobFailed, status: StatusDeployFailed,
 			reason: []string{"container app runs " + testRepoURI + "@" + otherDigest, "expected " + byDigest},
 		},
@@ -138,7 +134,7 @@ func TestMultiEnvironment(t *testing.T) {
 			name: "verify assumes the target's role in another account",
 			params: multi("verify", map[string]any{"environment": "staging", "imageDigest": testDigest,
 				"target": map[string]any{"cluster": "apps", "service": "orders", "account": "222222222222", "roleArn": stagingRole}}),
-			setup:  func(w *world) { completed(w, byDigest) },
+			setup:  func(w *world) { w.rolledOut(byDigest) },
 			result: succeeded, status: StatusDeployed,
 			item: map[string]string{"environment": "staging", "account": "222222222222", "region": "us-east-1"},
 			check: func(t *testing.T, w *world, o observed) {
@@ -160,7 +156,7 @@ func TestMultiEnvironment(t *testing.T) {
 			name: "the role's account is the target's account",
 			params: multi("verify", map[string]any{"imageDigest": testDigest,
 				"target": map[string]any{"roleArn": stagingRole}}),
-			setup:  func(w *world) { completed(w, byDigest) },
+			setup:  func(w *world) { w.rolledOut(byDigest) },
 			result: succeeded, status: StatusDeployed,
 			item: map[string]string{"account": "222222222222", "region": "us-east-1"},
 		},
@@ -247,8 +243,7 @@ func TestMultiEnvironment(t *testing.T) {
 // its role's credentials are reused while they last.
 func TestTargetClientsAreBuiltOnce(t *testing.T) {
 	w := newWorld()
-	w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
-	w.taskDefs.defs = taskDefs(map[string]string{tdNew: testRepoURI + "@" + testDigest})
+	w.rolledOut(testRepoURI + "@" + testDigest)
 	h := w.handler()
 	staging := multi("verify", map[string]any{"imageDigest": testDigest, "target": map[string]any{"roleArn": stagingRole}})
 	prod := multi("verify", map[string]any{"imageDigest": testDigest, "target": map[string]any{"region": "eu-west-1"}})

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"cicd/constructs/registry"
 )
@@ -22,10 +21,6 @@ import (
 // and a message.
 func TestDeployedImageIsProtected(t *testing.T) {
 	const wantTag = "deployed-dev.20261125T120000.000Z"
-	running := func(w *world, image string) {
-		w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
-		w.taskDefs.defs = taskDefs(map[string]string{tdNew: image})
-	}
 	cases := []struct {
 		name    string
 		params  string
@@ -40,7 +35,7 @@ func TestDeployedImageIsProtected(t *testing.T) {
 			params: params("verify", testTag, testExec),
 			setup: func(w *world) {
 				w.images.out = imageOut(ecrtypes.ScanStatusComplete)
-				running(w, testRepoURI+":"+testTag)
+				w.rolledOut(testRepoURI + ":" + testTag)
 			},
 			tag: wantTag, reason: "kept from expiry as " + wantTag,
 			check: func(t *testing.T, w *world) {
@@ -60,14 +55,14 @@ func TestDeployedImageIsProtected(t *testing.T) {
 		{
 			name:   "the tag names the environment of the job",
 			params: multi("verify", map[string]any{"environment": "staging", "imageDigest": testDigest}),
-			setup:  func(w *world) { running(w, testRepoURI+"@"+testDigest) },
+			setup:  func(w *world) { w.rolledOut(testRepoURI + "@" + testDigest) },
 			tag:    "deployed-staging.20261125T120000.000Z",
 		},
 		{
 			name:   "a tag an SDK retry already put counts as done",
 			params: multi("verify", map[string]any{"imageDigest": testDigest}),
 			setup: func(w *world) {
-				running(w, testRepoURI+"@"+testDigest)
+				w.rolledOut(testRepoURI + "@" + testDigest)
 				w.tags.err = &ecrtypes.ImageAlreadyExistsException{Message: aws.String("Image with digest and tag already exists")}
 				w.images.out = imageOut(ecrtypes.ScanStatusComplete) // the tag's image: this digest
 			},
@@ -82,7 +77,7 @@ func TestDeployedImageIsProtected(t *testing.T) {
 			name:   "a tag that names another image is not protection",
 			params: multi("verify", map[string]any{"imageDigest": otherDigest}),
 			setup: func(w *world) {
-				running(w, testRepoURI+"@"+otherDigest)
+				w.rolledOut(testRepoURI + "@" + otherDigest)
 				w.tags.err = &ecrtypes.ImageTagAlreadyExistsException{Message: aws.String("tag exists")}
 				w.images.out = imageOut(ecrtypes.ScanStatusComplete) // the tag's image: testDigest
 			},
@@ -94,7 +89,7 @@ func TestDeployedImageIsProtected(t *testing.T) {
 			params: params("verify", testTag, testExec),
 			setup: func(w *world) {
 				w.images.out = imageOut(ecrtypes.ScanStatusComplete)
-				running(w, testRepoURI+":"+testTag)
+				w.rolledOut(testRepoURI + ":" + testTag)
 				w.tags.err = throttled
 			},
 			subject: "[cicd-pipeline dev] image abc123 deployed, not protected from expiry",
@@ -104,7 +99,7 @@ func TestDeployedImageIsProtected(t *testing.T) {
 			name:   "a manifest ECR cannot find is not protection",
 			params: multi("verify", map[string]any{"imageDigest": testDigest}),
 			setup: func(w *world) {
-				running(w, testRepoURI+"@"+testDigest)
+				w.rolledOut(testRepoURI + "@" + testDigest)
 				w.manifests.out = &ecr.BatchGetImageOutput{Failures: []ecrtypes.ImageFailure{
 					{FailureCode: ecrtypes.ImageFailureCodeImageNotFound, FailureReason: aws.String("Requested image not found")}}}
 			},
@@ -116,7 +111,7 @@ func TestDeployedImageIsProtected(t *testing.T) {
 			params: multi("verify", map[string]any{"imageDigest": testDigest}),
 			setup: func(w *world) {
 				w.env["ENVIRONMENT"] = "Dev_1"
-				running(w, testRepoURI+"@"+testDigest)
+				w.rolledOut(testRepoURI + "@" + testDigest)
 			},
 			subject: "[cicd-pipeline dev Dev_1] image abc123 deployed, not protected from expiry",
 			reason:  `environment "Dev_1" cannot name an image tag`,

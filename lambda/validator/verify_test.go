@@ -22,11 +22,16 @@ import (
 // accounts and regions are in multienv_test.go, the deployed tag in
 // protect_test.go.
 
+// The image the pipeline deployed, and the one that ran before it.
+const (
+	newImage = testRepoURI + ":" + testTag
+	oldImage = testRepoURI + ":0ld0ld"
+)
+
 // Verify passes when the service's primary deployment has settled on the
 // image, named by tag or by digest.
 func TestVerifyPasses(t *testing.T) {
 	verify := params("verify", testTag, testExec)
-	newImage := testRepoURI + ":" + testTag
 	testHandle(t, []handleCase{
 		{
 			name: "verify passes when the completed primary deployment runs the tag",
@@ -51,8 +56,7 @@ func TestVerifyPasses(t *testing.T) {
 			name: "verify accepts the image by digest",
 			setup: func(w *world) {
 				w.images.out = imageOut(ecrtypes.ScanStatusComplete)
-				w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
-				w.taskDefs.defs = taskDefs(map[string]string{tdNew: testRepoURI + "@" + testDigest})
+				w.rolledOut(testRepoURI + "@" + testDigest)
 			},
 			event: jobEventJSON(testJob, verify, ""), result: succeeded, status: StatusDeployed,
 		},
@@ -60,8 +64,7 @@ func TestVerifyPasses(t *testing.T) {
 			name: "verify matches by tag when the digest lookup fails, and says the image is not protected",
 			setup: func(w *world) {
 				w.images.err = throttled
-				w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
-				w.taskDefs.defs = taskDefs(map[string]string{tdNew: newImage})
+				w.rolledOut(newImage)
 			},
 			event: jobEventJSON(testJob, verify, ""), result: succeeded, status: StatusDeployed, sns: true,
 			reason: []string{"image not protected from expiry: the image's digest is unknown"},
@@ -81,8 +84,6 @@ func TestVerifyPasses(t *testing.T) {
 // A rollout in progress continues the job until the bounded wait is over.
 func TestVerifyWaitsForTheRollout(t *testing.T) {
 	verify := params("verify", testTag, testExec)
-	newImage := testRepoURI + ":" + testTag
-	oldImage := testRepoURI + ":0ld0ld"
 	testHandle(t, []handleCase{
 		{
 			name: "verify waits for a rollout in progress",
@@ -119,8 +120,6 @@ func TestVerifyWaitsForTheRollout(t *testing.T) {
 // the container.
 func TestVerifyFailsADeploymentThatDidNotLand(t *testing.T) {
 	verify := params("verify", testTag, testExec)
-	newImage := testRepoURI + ":" + testTag
-	oldImage := testRepoURI + ":0ld0ld"
 	testHandle(t, []handleCase{
 		{
 			name: "verify fails a deployment the circuit breaker rolled back, naming the running image",
@@ -151,8 +150,7 @@ func TestVerifyFailsADeploymentThatDidNotLand(t *testing.T) {
 			name: "verify fails when the container is not in the task definition",
 			setup: func(w *world) {
 				w.env["CONTAINER_NAME"] = "web"
-				w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
-				w.taskDefs.defs = taskDefs(map[string]string{tdNew: newImage})
+				w.rolledOut(newImage)
 			},
 			event: jobEventJSON(testJob, verify, ""), result: failed, failType: cptypes.FailureTypeJobFailed,
 			status: StatusDeployFailed, sns: true, reason: []string{"task definition app:8 has no container named web"},

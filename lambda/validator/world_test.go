@@ -252,4 +252,11 @@ func servicesOut(ds ...ecstypes.Deployment) *ecs.DescribeServicesOutput {
 	}}}
 }
 
+// rolledOut makes the service's one deployment a completed rollout whose
+// task definition runs image.
+func (w *world) rolledOut(image string) {
+	w.services.out = servicesOut(deployment("ecs-svc/2", "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateCompleted, 1, 1, ""))
+	w.taskDefs.defs = taskDefs(map[string]string{tdNew: image})
+}
+
 func strconvMillis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
