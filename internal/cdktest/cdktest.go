@@ -21,11 +21,16 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"cicd/internal/gomod"
+	"cicd/internal/kernel"
 )
 
-// Main runs the package's tests and closes the jsii kernel once, so no
-// kernel folder is left in the temp dir.
+// Main runs the package's tests, with the jsii kernel as a child of the
+// test binary (package kernel), and closes the kernel once, so no kernel
+// folder is left in the temp dir.
 func Main(m *testing.M) {
+	if kernel.Err != nil {
+		fmt.Fprintln(os.Stderr, "cdktest: the jsii kernel runs behind its relay:", kernel.Err)
+	}
 	code := m.Run()
 	jsii.Close()
 	for _, dir := range fixtureDirs {

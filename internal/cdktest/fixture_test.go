@@ -1,9 +1,15 @@
 package cdktest_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -75,5 +81,45 @@ func TestAppFixtureFailure(t *testing.T) {
 		if want := "fixture broken did not synthesize: config: no pipelines"; rec.msg != want {
 			t.Errorf("fatal error %q, want %q", rec.msg, want)
 		}
+	}
+}
+
+// The tests' jsii kernel runs without its relay (kernel.Direct, through
+// Main): the kernel, lib/program.js, is a child of this process, and no
+// bin/jsii-runtime.js runs.
+func TestKernelIsAChildOfTheTests(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads the process table from /proc, which only Linux has")
+	}
+	appFixture.Stacks(t) // the kernel has started
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var children []string
+	for _, e := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // not a process, or one that ended
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		children = append(children, strings.ReplaceAll(string(cmdline), "\x00", " "))
+	}
+	kernels := 0
+	for _, c := range children {
+		if strings.Contains(c, "jsii-runtime.js") {
+			t.Errorf("the relay runs: %q", c)
+		}
+		if strings.Contains(c, "/lib/program.js") {
+			kernels++
+		}
+	}
+	if kernels != 1 {
+		t.Errorf("%d children run lib/program.js, want the kernel; children: %q", kernels, children)
 	}
 }

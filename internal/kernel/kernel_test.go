@@ -1,0 +1,235 @@
+package kernel
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeRuntime lays out a jsii runtime as jsii-runtime-go extracts it: a
+// relay (bin/jsii-runtime.js) that must not run, and a kernel
+// (lib/program.js) that reads one request from fd 3, answers on fd 3,
+// prints to stdout and stderr, and reports its parent process.
+func fakeRuntime(t *testing.T) (relay string) {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(path, body string) {
+		t.Helper()
+		path = filepath.Join(dir, path)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("bin/jsii-runtime.js", `process.stderr.write("the relay ran\n"); process.exit(3);`)
+	write("lib/program.js", `const fs = require('fs');
+const buf = Buffer.alloc(1024);
+const n = fs.readSync(3, buf, 0, buf.length, null);
+console.log('printed');
+process.stderr.write('warned\n');
+process.stdout.write(Buffer.from([0xff, 0x0a]));
+fs.writeSync(3, Buffer.from('got ' + buf.subarray(0, n).toString().trim() + ', parent ' + process.ppid + '\n'));
+`)
+	return filepath.Join(dir, "bin", "jsii-runtime.js")
+}
+
+// run runs the launcher installed in a new folder as jsii-runtime-go does,
+// with stdin as the requests.
+func run(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	launcher, err := install(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(launcher, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// The kernel runs as the launcher's own process, a child of the one that
+// started it: its answers arrive on stdout and what it prints arrives as
+// the relay's JSON lines on stderr.
+func TestLauncherRunsTheKernelInPlaceOfTheRelay(t *testing.T) {
+	stdout, stderr, err := run(t, nil, "hello\n", fakeRuntime(t))
+	if err != nil {
+		t.Fatalf("launcher: %v\nstderr:\n%s", err, stderr)
+	}
+	if want := fmt.Sprintf("got hello, parent %d\n", os.Getpid()); stdout != want {
+		t.Errorf("stdout %q, want %q (the kernel answers on stdout as a child of this process)", stdout, want)
+	}
+	var printed []string
+	for line := range strings.Lines(stderr) {
+		var message map[string][]byte
+		if err := json.Unmarshal([]byte(line), &message); err != nil {
+			t.Errorf("stderr line %q is not the relay's JSON: %v", line, err)
+			continue
+		}
+		for key, data := range message {
+			printed = append(printed, key+": "+string(data))
+		}
+	}
+	if want := []string{"stdout: printed\n", "stderr: warned\n", "stdout: \xff\n"}; strings.Join(printed, "|") != strings.Join(want, "|") {
+		t.Errorf("printed %q, want %q", printed, want)
+	}
+}
+
+// Anything but the relay's path runs node as asked.
+func TestLauncherRunsOtherProgramsAsAsked(t *testing.T) {
+	program := filepath.Join(t.TempDir(), "other.js")
+	if err := os.WriteFile(program, []byte(`process.stdout.write('asked ' + process.argv.slice(2).join(' '));`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	relay := fakeRuntime(t)
+	for _, args := range [][]string{{program}, {program, "x"}, {"--version"}} {
+		stdout, stderr, err := run(t, nil, "", args...)
+		if err != nil {
+			t.Errorf("launcher %q: %v\n%s", args, err, stderr)
+			continue
+		}
+		if args[0] == program && stdout != "asked "+strings.Join(args[1:], " ") {
+			t.Errorf("launcher %q printed %q, want node's run of %s", args, stdout, program)
+		}
+	}
+	// A relay without lib/program.js beside it (another layout) runs.
+	if err := os.Remove(filepath.Join(filepath.Dir(filepath.Dir(relay)), "lib", "program.js")); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := run(t, nil, "", relay); !strings.Contains(stderr, "the relay ran") {
+		t.Errorf("launcher without program.js: %v, stderr %q, want the relay run", err, stderr)
+	}
+}
+
+func TestLauncherWithoutNode(t *testing.T) {
+	_, stderr, err := run(t, []string{"PATH=" + t.TempDir()}, "", fakeRuntime(t))
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 127 {
+		t.Errorf("launcher without node: %v, want exit status 127", err)
+	}
+	if want := "error: node (Node.js) is not on PATH: the CDK app runs aws-cdk-lib in Node.js\n"; stderr != want {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+}
+
+func TestLauncherPassesShellcheck(t *testing.T) {
+	shellcheck, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Fatal("shellcheck is not installed (Debian package shellcheck; .ci/run installs it)")
+	}
+	path := filepath.Join(t.TempDir(), "node")
+	if err := os.WriteFile(path, []byte(Launcher), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(shellcheck, path).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck of the launcher: %v\n%s", err, out)
+	}
+}
+
+// The package is initialized before jsii-runtime-go starts the kernel
+// (see the package's documentation) only while it imports nothing that
+// jsii-runtime-go's runtime does not.
+func TestImportsStayWithinJsiis(t *testing.T) {
+	deps := func(pkg string) []string {
+		t.Helper()
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		return strings.Fields(string(out))
+	}
+	jsiis := deps("github.com/aws/jsii-runtime-go/runtime")
+	for _, dep := range deps("cicd/internal/kernel") {
+		if dep != "cicd/internal/kernel" && !slices.Contains(jsiis, dep) {
+			t.Errorf("cicd/internal/kernel imports %s, which jsii-runtime-go's runtime does not: "+
+				"jsii-runtime-go may start the kernel before this package sets JSII_NODE", dep)
+		}
+	}
+}
+
+func TestFnv64a(t *testing.T) {
+	for _, s := range []string{"", "a", Launcher + "\x00" + Preload} {
+		h := fnv.New64a()
+		h.Write([]byte(s))
+		if got, want := fnv64a(s), h.Sum64(); got != want {
+			t.Errorf("fnv64a(%.20q) = %x, want hash/fnv's %x", s, got, want)
+		}
+	}
+}
+
+// direct points JSII_NODE at the launcher unless the user chose a runtime.
+func TestDirect(t *testing.T) {
+	for _, name := range []string{"JSII_NODE", "JSII_RUNTIME"} {
+		t.Run(name+" set", func(t *testing.T) {
+			t.Setenv("JSII_NODE", "")
+			t.Setenv("JSII_RUNTIME", "")
+			t.Setenv(name, "/opt/node/bin/node")
+			dir := filepath.Join(t.TempDir(), "cache")
+			if err := direct(dir); err != nil {
+				t.Fatal(err)
+			}
+			if got := os.Getenv(name); got != "/opt/node/bin/node" {
+				t.Errorf("%s = %q, want the user's /opt/node/bin/node", name, got)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s was written (%v), want nothing installed", dir, err)
+			}
+		})
+	}
+	t.Run("unset", func(t *testing.T) {
+		t.Setenv("JSII_NODE", "")
+		t.Setenv("JSII_RUNTIME", "")
+		dir := t.TempDir()
+		if err := direct(dir); err != nil {
+			t.Fatal(err)
+		}
+		launcher := os.Getenv("JSII_NODE")
+		if filepath.Dir(filepath.Dir(launcher)) != dir {
+			t.Fatalf("JSII_NODE = %q, want the launcher in %s", launcher, dir)
+		}
+		preload, err := os.ReadFile(filepath.Join(filepath.Dir(launcher), "direct.cjs"))
+		if err != nil || string(preload) != Preload {
+			t.Errorf("direct.cjs beside the launcher: %v, want the preload", err)
+		}
+	})
+}
+
+// Apps started together install the launcher once, each whole.
+func TestInstallConcurrently(t *testing.T) {
+	dir := t.TempDir()
+	paths := make([]string, 8)
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i := range paths {
+		wg.Go(func() { paths[i], errs[i] = install(dir) })
+	}
+	wg.Wait()
+	for i := range paths {
+		if errs[i] != nil || paths[i] != paths[0] {
+			t.Errorf("install %d: %q, %v; want %q", i, paths[i], errs[i], paths[0])
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Errorf("%d entries in %s, want the launcher's folder alone (no temporary one left)", len(entries), dir)
+	}
+	if data, err := os.ReadFile(paths[0]); err != nil || string(data) != Launcher {
+		t.Errorf("launcher %s: %v, want the launcher", paths[0], err)
+	}
+}
