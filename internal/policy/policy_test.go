@@ -221,3 +221,47 @@ func TestGuardSharesTemplatesAmongRuns(t *testing.T) {
 		}
 	}
 }
+
+// Leaving out the rule files that name none of a template's resource types
+// changes no result: on a template of the types the app synthesizes, each
+// breaking rules, the failures are those of every rule file.
+func TestGuardRulesForTheTemplatesTypes(t *testing.T) {
+	template := writeTemplate(t, `{
+  "Resources": {
+    "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
+    "Key": {"Type": "AWS::KMS::Key", "Properties": {"EnableKeyRotation": false}},
+    "Function": {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "nodejs16.x", "Handler": "i.h", "Role": "arn:aws:iam::123456789012:role/r", "Code": {"ZipFile": "x"}}},
+    "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {}},
+    "Project": {"Type": "AWS::CodeBuild::Project", "Properties": {"Environment": {"PrivilegedMode": true, "Type": "LINUX_CONTAINER", "ComputeType": "BUILD_GENERAL1_SMALL", "Image": "i"}, "Source": {"Type": "NO_SOURCE"}, "Artifacts": {"Type": "NO_ARTIFACTS"}, "ServiceRole": "r"}},
+    "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {"KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}], "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}]}},
+    "Repository": {"Type": "AWS::ECR::Repository", "Properties": {"ImageTagMutability": "MUTABLE"}},
+    "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
+    "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}, "Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]}}
+  }
+}`)
+	g := guard(t)
+	rules, err := g.rulesFor([]string{template})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := g.run([]string{g.Rules}, []string{template})
+	if err != nil {
+		t.Fatal(err)
+	}
+	some, err := g.run(rules, []string{template})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all[template]) < 8 || !reflect.DeepEqual(some, all) {
+		t.Errorf("with %d rule files: %v\nwith all: %v", len(rules), some[template], all[template])
+	}
+	// The rule files of types the template does not hold are left out:
+	// most of them.
+	files, err := filepath.Glob(filepath.Join(g.Rules, "*", "*.guard"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("rule files in %s: %v", g.Rules, err)
+	}
+	if len(rules) > len(files)/2 {
+		t.Errorf("%d of %d rule files run on a template of %d types, want most left out", len(rules), len(files), 9)
+	}
+}
