@@ -84,9 +84,9 @@ func TestAppFixtureFailure(t *testing.T) {
 	}
 }
 
-// The tests' jsii kernel runs without its relay (kernel.Direct, through
-// Main): the kernel, lib/program.js, is a child of this process, and no
-// bin/jsii-runtime.js runs.
+// The tests' jsii kernel runs without its relay (package kernel, which
+// cdktest imports): the kernel, lib/program.js, is a child of this process,
+// and no bin/jsii-runtime.js runs.
 func TestKernelIsAChildOfTheTests(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads the process table from /proc, which only Linux has")

@@ -7,7 +7,7 @@
 // process, and copies every request and response between its own
 // stdin/stdout and the kernel's fd 3, through its event loop. Every call the
 // app makes into aws-cdk-lib crosses it twice, and it holds a Node.js heap of
-// its own (about 50 MiB). Direct has jsii-runtime-go start a launcher
+// its own (about 50 MiB). This package has jsii-runtime-go start a launcher
 // instead, which runs program.js in the relay's place: requests are read
 // from fd 3 (the launcher's stdin) and responses written to fd 4 (its
 // stdout), where the kernel would write them to fd 3. What JavaScript prints
@@ -28,6 +28,7 @@ package kernel
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 )
@@ -117,6 +118,11 @@ func direct(dir string) error {
 	launcher, err := install(dir)
 	if err != nil {
 		return err
+	}
+	// A folder it cannot run from (a noexec mount) would fail the kernel's
+	// start: the relay then, as without the launcher.
+	if _, err := exec.LookPath(launcher); err != nil {
+		return fmt.Errorf("jsii kernel launcher: %w", err)
 	}
 	return os.Setenv("JSII_NODE", launcher)
 }

@@ -207,6 +207,26 @@ func TestDirect(t *testing.T) {
 	})
 }
 
+// A launcher that cannot be run leaves the relay.
+func TestDirectWithoutARunnableLauncher(t *testing.T) {
+	t.Setenv("JSII_NODE", "")
+	t.Setenv("JSII_RUNTIME", "")
+	dir := t.TempDir()
+	launcher, err := install(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(launcher, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := direct(dir); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("direct with a launcher that cannot run: %v, want permission denied", err)
+	}
+	if got := os.Getenv("JSII_NODE"); got != "" {
+		t.Errorf("JSII_NODE = %q, want it unset (the relay)", got)
+	}
+}
+
 // Apps started together install the launcher once, each whole.
 func TestInstallConcurrently(t *testing.T) {
 	dir := t.TempDir()
