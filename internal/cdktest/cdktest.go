@@ -150,9 +150,11 @@ func Template(stack awscdk.Stack) (assertions.Template, map[string]any) {
 }
 
 // SynthLogEnv names a file to which every Template call appends one line:
-// the package directory, the stack name and a fingerprint of the template.
-// bench/ reads it to count how many synths, and how many distinct stacks,
-// each test binary makes.
+// the package directory, the stack name and a fingerprint of the template
+// and of the app's context. bench/ reads it to count how many synths, and
+// how many distinct stacks, each test binary makes: two apps that differ
+// in their context are two, even where the test's point is that their
+// templates are the same.
 const SynthLogEnv = "CICD_TEST_SYNTH_LOG"
 
 var synthLogMu sync.Mutex
@@ -162,7 +164,8 @@ func recordSynth(stack awscdk.Stack, tpl map[string]any) {
 	if path == "" {
 		return
 	}
-	data, err := json.Marshal(tpl) // map keys sorted: a stable fingerprint
+	// Map keys are sorted: a stable fingerprint.
+	data, err := json.Marshal([]any{tpl, stack.Node().GetAllContext(nil)})
 	if err != nil {
 		return
 	}

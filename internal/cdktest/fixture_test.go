@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -121,5 +122,28 @@ func TestKernelIsAChildOfTheTests(t *testing.T) {
 	}
 	if kernels != 1 {
 		t.Errorf("%d children run lib/program.js, want the kernel; children: %q", kernels, children)
+	}
+}
+
+// The synth log tells apart two apps whose context differs, even where
+// their templates are the same.
+func TestSynthLogFingerprintsTheContext(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "synths.log")
+	t.Setenv(cdktest.SynthLogEnv, log)
+	build := func(stack awscdk.Stack) { awssqs.NewQueue(stack, jsii.String("Queue"), nil) }
+	a := cdktest.NewFixture("log-a", map[string]any{"unread": "a"}, build)
+	b := cdktest.NewFixture("log-b", map[string]any{"unread": "b"}, build)
+	_, tplA := a.Template(t)
+	_, tplB := b.Template(t)
+	if !reflect.DeepEqual(tplA, tplB) {
+		t.Fatal("the two apps' templates differ; the test wants them the same")
+	}
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 || lines[0] == lines[1] {
+		t.Errorf("synth log:\n%s\nwant two lines with different fingerprints", data)
 	}
 }
