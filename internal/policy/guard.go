@@ -200,11 +200,15 @@ var typePattern = regexp.MustCompile(`AWS::[A-Za-z0-9]+::[A-Za-z0-9]+`)
 // skipped when there are none, and cfn-guard's time grows with every rule
 // file it evaluates on every template (about 8 s a template for the whole
 // set against 2 s for the files that name our types), so the others are
-// left out. A template that is not JSON with resources gets every rule:
-// cfn-guard then says what is wrong with it.
+// left out. A template that cannot be read as JSON (YAML, or no template at
+// all) gets every rule: cfn-guard then reads it, or says what is wrong.
 func (g Guard) rulesFor(templates []string) ([]string, error) {
-	if info, err := os.Stat(g.Rules); err != nil || !info.IsDir() {
-		return []string{g.Rules}, err
+	info, err := os.Stat(g.Rules)
+	if err != nil {
+		return nil, fmt.Errorf("cfn-guard rules: %w", err)
+	}
+	if !info.IsDir() {
+		return []string{g.Rules}, nil
 	}
 	present := map[string]bool{}
 	for _, t := range templates {
@@ -220,7 +224,7 @@ func (g Guard) rulesFor(templates []string) ([]string, error) {
 		}
 	}
 	var rules []string
-	err := filepath.WalkDir(g.Rules, func(path string, d os.DirEntry, err error) error {
+	err = filepath.WalkDir(g.Rules, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
