@@ -93,8 +93,9 @@ for (const [stream, key] of [[process.stdout, 'stdout'], [process.stderr, 'stder
 }
 `
 
-// Err is why the kernel runs behind its relay after all (no cache folder
-// to write the launcher to), or nil.
+// Err is why the kernel runs behind its relay after all (the launcher
+// could not be written to the user's cache folder, or cannot be run from
+// it), or nil.
 var Err error
 
 // init writes the launcher into cicd's folder of the user's cache (once:
