@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
-	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -77,7 +76,7 @@ type Props struct {
 // Dashboard is the pipeline's delivery dashboard and its alarms.
 type Dashboard struct {
 	constructs.Construct
-	Dashboard awscloudwatch.Dashboard
+	Dashboard awscloudwatch.CfnDashboard
 	// FailedDeployments has one alarm per environment, in Environments'
 	// order.
 	FailedDeployments []awscloudwatch.Alarm
@@ -161,7 +160,7 @@ func New(scope constructs.Construct, id string, props Props) *Dashboard {
 	d.ValidatorErrors.AddAlarmAction(action)
 	d.allowAlarmsToPublish(p)
 
-	var executions []awscloudwatch.IMetric
+	var executions []series
 	for _, o := range executionOutcomes {
 		// No target: the dashboard reads the rule's own MatchedEvents metric.
 		rule := awsevents.NewRule(this, jsii.String(o.id), &awsevents.RuleProps{
@@ -174,82 +173,79 @@ func New(scope constructs.Construct, id string, props Props) *Dashboard {
 				Detail:     &map[string]any{"state": o.states},
 			},
 		})
-		executions = append(executions, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace:     jsii.String("AWS/Events"),
-			MetricName:    jsii.String("MatchedEvents"),
-			DimensionsMap: &map[string]*string{"RuleName": rule.RuleName()},
-			Statistic:     jsii.String("Sum"),
-			Period:        m.period(day),
-			Label:         jsii.String(o.label),
-		}))
+		executions = append(executions, series{
+			Namespace: "AWS/Events", Name: "MatchedEvents", Dims: map[string]string{"RuleName": *rule.RuleName()},
+			Stat: "Sum", Period: day, Label: o.label,
+		})
 	}
 
-	rows := [][]awscloudwatch.IWidget{
+	region := *awscdk.Aws_REGION()
+	alarmArns := make([]any, 0, len(p.Environments)+1)
+	for _, a := range d.Alarms() {
+		alarmArns = append(alarmArns, *a.AlarmArn())
+	}
+	rows := [][]widget{
 		{text(24, 3, fmt.Sprintf("# Delivery of %s\n"+
 			"From the validator's verdicts (metrics in `%s`, dimensions `%s` and `%s`). Graphs show one point a day; "+
 			"the first row of each environment covers the whole time range. Lead time and time to restore are in hours. "+
 			"The README's \"Delivery metrics\" section gives each formula; `go run ./cmd/history -service %s` prints the same figures from the state table.",
 			p.Service, delivery.Namespace, delivery.DimPipeline, delivery.DimEnvironment, p.Service))},
 		{
-			graph(8, "Pipeline executions by outcome (per day, from CodePipeline's execution events)", executions, nil, true),
-			graph(8, fmt.Sprintf("Gate verdicts before %s: images validated, and rejected by reason (per day)", p.Environments[0]),
+			graph(region, 8, "Pipeline executions by outcome (per day, from CodePipeline's execution events)", executions, nil, true),
+			graph(region, 8, fmt.Sprintf("Gate verdicts before %s: images validated, and rejected by reason (per day)", p.Environments[0]),
 				m.gate(p.Environments[0]), nil, true),
-			graph(8, "Validator errors by environment (per hour)", m.each(p.Environments, delivery.MetricValidatorErrors, "Sum", time.Hour), nil, true),
+			graph(region, 8, "Validator errors by environment (per hour)", m.each(p.Environments, delivery.MetricValidatorErrors, "Sum", time.Hour), nil, true),
 		},
-		{awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
-			Title:  jsii.String("Alarms: consecutive failed deployments per environment, validator errors"),
-			Alarms: d.alarmRefs(),
-			Width:  jsii.Number(24),
-			Height: jsii.Number(float64(2 + (len(p.Environments)+1+3)/4)), // four alarms a line
-		})},
+		{{kind: "alarm", width: 24, height: 2 + (len(p.Environments)+1+3)/4, // four alarms a line
+			properties: object{
+				{"title", "Alarms: consecutive failed deployments per environment, validator errors"},
+				{"alarms", alarmArns},
+			}}},
 	}
 	for i, env := range p.Environments {
 		rows = append(rows,
-			[]awscloudwatch.IWidget{text(24, 1, "## "+env)},
-			[]awscloudwatch.IWidget{
-				awscloudwatch.NewSingleValueWidget(&awscloudwatch.SingleValueWidgetProps{
-					Title:                jsii.String(env + ": the four key delivery metrics over the dashboard's time range"),
-					Metrics:              m.headline(env),
-					SetPeriodToTimeRange: jsii.Bool(true),
-					Width:                jsii.Number(18),
-					Height:               jsii.Number(4),
-				}),
-				awscloudwatch.NewAlarmWidget(&awscloudwatch.AlarmWidgetProps{
-					Title:     jsii.String(fmt.Sprintf("%s: consecutive failed deployments (alarm at %d)", env, p.ConsecutiveFailedDeployments)),
-					Alarm:     d.FailedDeployments[i],
-					LeftYAxis: &awscloudwatch.YAxisProps{Min: jsii.Number(0), ShowUnits: jsii.Bool(false)},
-					Width:     jsii.Number(6),
-					Height:    jsii.Number(4),
-				}),
+			[]widget{text(24, 1, "## "+env)},
+			[]widget{
+				{kind: "metric", width: 18, height: 4, properties: object{
+					{"view", "singleValue"},
+					{"title", env + ": the four key delivery metrics over the dashboard's time range"},
+					{"region", region},
+					{"metrics", metricsJSON(m.headline(env))},
+					{"setPeriodToTimeRange", true},
+				}},
+				{kind: "metric", width: 6, height: 4, properties: object{
+					{"view", "timeSeries"},
+					{"title", fmt.Sprintf("%s: consecutive failed deployments (alarm at %d)", env, p.ConsecutiveFailedDeployments)},
+					{"region", region},
+					{"annotations", object{{"alarms", []any{alarmArns[i]}}}},
+					{"yAxis", object{{"left", axis("", 0)}}},
+				}},
 			},
-			[]awscloudwatch.IWidget{
-				graph(6, env+": deployment frequency (successful deployments per day)",
-					[]awscloudwatch.IMetric{m.metric(delivery.MetricDeployments, env, "Sum", day, "deployments")}, nil, false),
-				graph(6, env+": lead time for changes, commit to DEPLOYED (hours, p50 and p90 per day)",
-					[]awscloudwatch.IMetric{
+			[]widget{
+				graph(region, 6, env+": deployment frequency (successful deployments per day)",
+					[]series{m.series(delivery.MetricDeployments, env, "Sum", day, "deployments")}, nil, false),
+				graph(region, 6, env+": lead time for changes, commit to DEPLOYED (hours, p50 and p90 per day)",
+					[]series{
 						m.hours("lt50", delivery.MetricLeadTime, env, "p50", "lead time p50"),
 						m.hours("lt90", delivery.MetricLeadTime, env, "p90", "lead time p90"),
-					}, &awscloudwatch.YAxisProps{Min: jsii.Number(0), Label: jsii.String("hours"), ShowUnits: jsii.Bool(false)}, false),
-				graph(6, env+": change failure rate (% of deployments that failed, per day)",
-					[]awscloudwatch.IMetric{m.failureRate(env, day)},
-					&awscloudwatch.YAxisProps{Min: jsii.Number(0), Max: jsii.Number(100), Label: jsii.String("%"), ShowUnits: jsii.Bool(false)}, false),
-				graph(6, env+": time to restore, first DEPLOY_FAILED to next DEPLOYED (hours, p50 and max per day)",
-					[]awscloudwatch.IMetric{
+					}, axis("hours", 0), false),
+				graph(region, 6, env+": change failure rate (% of deployments that failed, per day)",
+					[]series{m.failureRate(env, day)}, axis("%", 100), false),
+				graph(region, 6, env+": time to restore, first DEPLOY_FAILED to next DEPLOYED (hours, p50 and max per day)",
+					[]series{
 						m.hours("ttr50", delivery.MetricTimeToRestore, env, "p50", "time to restore p50"),
 						m.hours("ttrmax", delivery.MetricTimeToRestore, env, "Maximum", "time to restore max"),
-					}, &awscloudwatch.YAxisProps{Min: jsii.Number(0), Label: jsii.String("hours"), ShowUnits: jsii.Bool(false)}, false),
+					}, axis("hours", 0), false),
 			},
 		)
 	}
-	widgets := make([]*[]awscloudwatch.IWidget, len(rows))
-	for i := range rows {
-		widgets[i] = &rows[i]
-	}
-	d.Dashboard = awscloudwatch.NewDashboard(this, jsii.String("Resource"), &awscloudwatch.DashboardProps{
-		DashboardName: jsii.String(p.Name),
-		Start:         jsii.String(fmt.Sprintf("-P%dD", int(p.TimeRange.Hours()/24))),
-		Widgets:       &widgets,
-	})
+	// The CloudFormation resource at the path (and so with the logical ID)
+	// that CDK's Dashboard construct gave it.
+	d.Dashboard = awscloudwatch.NewCfnDashboard(constructs.NewConstruct(this, jsii.String("Resource")), jsii.String("Resource"),
+		&awscloudwatch.CfnDashboardProps{
+			DashboardName: jsii.String(p.Name),
+			DashboardBody: jsii.String(bodyJSON(fmt.Sprintf("-P%dD", int(p.TimeRange.Hours()/24)), rows)),
+		})
 	// CloudFormation takes Tags on a dashboard (CDK's resource has them, so
 	// the stack's tags reach it); cfn-lint's schema does not know them yet.
 	suppress.Lint(d.Dashboard, "E3002")
@@ -266,14 +262,6 @@ func (d *Dashboard) URL() *string {
 // environment order, then the validator-errors alarm.
 func (d *Dashboard) Alarms() []awscloudwatch.Alarm {
 	return append(append([]awscloudwatch.Alarm(nil), d.FailedDeployments...), d.ValidatorErrors)
-}
-
-func (d *Dashboard) alarmRefs() *[]interfacesawscloudwatch.IAlarmRef {
-	var refs []interfacesawscloudwatch.IAlarmRef
-	for _, a := range d.Alarms() {
-		refs = append(refs, a)
-	}
-	return &refs
 }
 
 // AlarmArns matches the ARNs of this construct's alarms (by their names'
@@ -333,84 +321,101 @@ func (m metrics) metric(name, env, stat string, period time.Duration, label stri
 	return awscloudwatch.NewMetric(props)
 }
 
+// series is one delivery metric of env, for a widget.
+func (m metrics) series(name, env, stat string, period time.Duration, label string) series {
+	return series{Namespace: delivery.Namespace, Name: name, Dims: m.dimsOf(env), Stat: stat, Period: period, Label: label}
+}
+
+func (m metrics) dimsOf(env string) map[string]string {
+	return map[string]string{delivery.DimPipeline: m.service, delivery.DimEnvironment: env}
+}
+
 // each is one metric per environment, labelled with the environment.
-func (m metrics) each(envs []string, name, stat string, period time.Duration) []awscloudwatch.IMetric {
-	var out []awscloudwatch.IMetric
+func (m metrics) each(envs []string, name, stat string, period time.Duration) []series {
+	var out []series
 	for _, env := range envs {
-		out = append(out, m.metric(name, env, stat, period, env))
+		out = append(out, m.series(name, env, stat, period, env))
 	}
 	return out
 }
 
 // gate is the gate's validations and its rejections, one line per class.
-func (m metrics) gate(env string) []awscloudwatch.IMetric {
-	out := []awscloudwatch.IMetric{m.metric(delivery.MetricGateValidations, env, "Sum", day, "validated")}
+func (m metrics) gate(env string) []series {
+	out := []series{m.series(delivery.MetricGateValidations, env, "Sum", day, "validated")}
 	for _, r := range delivery.RejectionReasons {
-		dims := *m.dims(env)
-		dims[delivery.DimReason] = jsii.String(string(r))
-		out = append(out, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace:     jsii.String(delivery.Namespace),
-			MetricName:    jsii.String(delivery.MetricGateRejections),
-			DimensionsMap: &dims,
-			Statistic:     jsii.String("Sum"),
-			Period:        m.period(day),
-			Label:         jsii.String("rejected: " + string(r)),
-		}))
+		s := m.series(delivery.MetricGateRejections, env, "Sum", day, "rejected: "+string(r))
+		s.Dims[delivery.DimReason] = string(r)
+		out = append(out, s)
 	}
 	return out
 }
 
 // hours is a seconds metric shown in hours.
-func (m metrics) hours(id, name, env, stat, label string) awscloudwatch.IMetric {
-	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-		Expression:   jsii.String(id + "/3600"),
-		UsingMetrics: &map[string]awscloudwatch.IMetric{id: m.metric(name, env, stat, day, label)},
-		Label:        jsii.String(label),
-		Period:       m.period(day),
-	})
+func (m metrics) hours(id, name, env, stat, label string) series {
+	return series{
+		Expression: id + "/3600",
+		Using:      map[string]series{id: m.series(name, env, stat, day, label)},
+		Label:      label,
+		Period:     day,
+	}
 }
 
 // failureRate is 100 * failed / (deployed + failed), in percent.
-func (m metrics) failureRate(env string, period time.Duration) awscloudwatch.IMetric {
-	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-		Expression: jsii.String("100 * cfrfailed / (cfrdeployed + cfrfailed)"),
-		UsingMetrics: &map[string]awscloudwatch.IMetric{
-			"cfrfailed":   m.metric(delivery.MetricFailedDeployments, env, "Sum", period, "failed"),
-			"cfrdeployed": m.metric(delivery.MetricDeployments, env, "Sum", period, "deployed"),
+func (m metrics) failureRate(env string, period time.Duration) series {
+	return series{
+		Expression: "100 * cfrfailed / (cfrdeployed + cfrfailed)",
+		Using: map[string]series{
+			"cfrfailed":   m.series(delivery.MetricFailedDeployments, env, "Sum", period, "failed"),
+			"cfrdeployed": m.series(delivery.MetricDeployments, env, "Sum", period, "deployed"),
 		},
-		Label:  jsii.String("change failure rate %"),
-		Period: m.period(period),
-	})
+		Label:  "change failure rate %",
+		Period: period,
+	}
 }
 
 // headline is the single-value row: the four figures over the time range.
-func (m metrics) headline(env string) *[]awscloudwatch.IMetric {
-	return &[]awscloudwatch.IMetric{
-		m.metric(delivery.MetricDeployments, env, "Sum", day, "Deployments"),
+func (m metrics) headline(env string) []series {
+	return []series{
+		m.series(delivery.MetricDeployments, env, "Sum", day, "Deployments"),
 		m.hours("hlt50", delivery.MetricLeadTime, env, "p50", "Lead time p50 (hours)"),
 		m.failureRate(env, day),
 		m.hours("httr50", delivery.MetricTimeToRestore, env, "p50", "Time to restore p50 (hours)"),
 	}
 }
 
-func graph(width float64, title string, left []awscloudwatch.IMetric, axis *awscloudwatch.YAxisProps, stacked bool) awscloudwatch.IWidget {
-	if axis == nil {
-		axis = &awscloudwatch.YAxisProps{Min: jsii.Number(0), ShowUnits: jsii.Bool(false)}
+// graph is a time series widget, six units high; axis nil starts the left
+// axis at 0, without units.
+func graph(region string, width int, title string, left []series, yAxis object, stacked bool) widget {
+	if yAxis == nil {
+		yAxis = axis("", 0)
 	}
-	return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
-		Title:     jsii.String(title),
-		Left:      &left,
-		LeftYAxis: axis,
-		Stacked:   jsii.Bool(stacked),
-		Width:     jsii.Number(width),
-		Height:    jsii.Number(6),
-	})
+	return widget{kind: "metric", width: width, height: 6, properties: object{
+		{"view", "timeSeries"},
+		{"title", title},
+		{"region", region},
+		{"stacked", stacked},
+		{"metrics", metricsJSON(left)},
+		{"yAxis", object{{"left", yAxis}}},
+	}}
 }
 
-func text(width, height float64, markdown string) awscloudwatch.IWidget {
-	return awscloudwatch.NewTextWidget(&awscloudwatch.TextWidgetProps{
-		Markdown: jsii.String(markdown), Width: jsii.Number(width), Height: jsii.Number(height),
-	})
+// axis is a left axis from 0, without units, with a label and a maximum
+// where they are given.
+func axis(label string, maximum int) object {
+	var a object
+	if label != "" {
+		a = append(a, field{"label", label})
+	}
+	if maximum > 0 {
+		a = append(a, field{"max", maximum})
+	}
+	return append(a, field{"min", 0}, field{"showUnits", false})
+}
+
+func text(width, height int, markdown string) widget {
+	return widget{kind: "text", width: width, height: height, properties: object{
+		{"markdown", markdown}, {"background", "transparent"},
+	}}
 }
 
 // pascal turns an environment name (lowercase letters, digits, hyphens)
