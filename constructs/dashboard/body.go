@@ -150,39 +150,31 @@ func metricsJSON(drawn []series) []any {
 	}
 	out := make([]any, 0, len(set.entries))
 	for _, e := range set.entries {
+		// The options in the order CDK writes them.
 		var options object
-		if e.s.Label != "" {
-			options = append(options, field{"label", e.s.Label})
-		}
-		if e.s.Expression != "" {
-			options = append(options, field{"expression", e.s.Expression})
-		} else {
-			if e.id != "" {
-				options = append(options, field{"id", e.id})
-			}
-			if !e.visible {
-				options = append(options, field{"visible", false})
+		add := func(key string, value any, when bool) {
+			if when {
+				options = append(options, field{key, value})
 			}
 		}
-		if e.s.Period != defaultPeriod {
-			options = append(options, field{"period", int(e.s.Period.Seconds())})
-		}
+		s := e.s
 		var line []any
-		if e.s.Expression != "" {
-			if !e.visible {
-				options = append(options, field{"visible", false})
-			}
-			if e.id != "" {
-				options = append(options, field{"id", e.id})
-			}
+		if s.Expression != "" {
+			add("label", s.Label, s.Label != "")
+			add("expression", s.Expression, true)
+			add("period", int(s.Period.Seconds()), s.Period != defaultPeriod)
+			add("visible", false, !e.visible)
+			add("id", e.id, e.id != "")
 		} else {
-			line = append(line, e.s.Namespace, e.s.Name)
-			for _, name := range slices.Sorted(maps.Keys(e.s.Dims)) {
-				line = append(line, name, e.s.Dims[name])
+			line = append(line, s.Namespace, s.Name)
+			for _, name := range slices.Sorted(maps.Keys(s.Dims)) {
+				line = append(line, name, s.Dims[name])
 			}
-			if e.s.Stat != "" && e.s.Stat != "Average" {
-				options = append(options, field{"stat", e.s.Stat})
-			}
+			add("label", s.Label, s.Label != "")
+			add("id", e.id, e.id != "")
+			add("visible", false, !e.visible)
+			add("period", int(s.Period.Seconds()), s.Period != defaultPeriod)
+			add("stat", s.Stat, s.Stat != "" && s.Stat != "Average")
 		}
 		if len(options) > 0 {
 			line = append(line, options)

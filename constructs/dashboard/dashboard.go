@@ -302,8 +302,13 @@ func (m metrics) period(d time.Duration) awscdk.Duration {
 	return p
 }
 
+// dims are the dimensions of env's delivery metrics, as CDK takes them.
 func (m metrics) dims(env string) *map[string]*string {
-	return &map[string]*string{delivery.DimPipeline: jsii.String(m.service), delivery.DimEnvironment: jsii.String(env)}
+	dims := map[string]*string{}
+	for name, value := range m.dimsOf(env) {
+		dims[name] = jsii.String(value)
+	}
+	return &dims
 }
 
 // metric is one delivery metric of env; label "" leaves it unlabelled.
@@ -326,6 +331,7 @@ func (m metrics) series(name, env, stat string, period time.Duration, label stri
 	return series{Namespace: delivery.Namespace, Name: name, Dims: m.dimsOf(env), Stat: stat, Period: period, Label: label}
 }
 
+// dimsOf are the dimensions of env's delivery metrics.
 func (m metrics) dimsOf(env string) map[string]string {
 	return map[string]string{delivery.DimPipeline: m.service, delivery.DimEnvironment: env}
 }
@@ -383,8 +389,7 @@ func (m metrics) headline(env string) []series {
 	}
 }
 
-// graph is a time series widget, six units high; axis nil starts the left
-// axis at 0, without units.
+// graph is a time series widget, six units high; a nil yAxis is axis("", 0).
 func graph(region string, width int, title string, left []series, yAxis object, stacked bool) widget {
 	if yAxis == nil {
 		yAxis = axis("", 0)

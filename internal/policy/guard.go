@@ -122,7 +122,8 @@ func (g Guard) ValidateAll(templates ...string) (map[string][]Violation, error) 
 	return out, nil
 }
 
-// validate runs every rule on the template files in one cfn-guard run.
+// validate runs the rules that can apply to the template files (rulesFor)
+// in one cfn-guard run.
 func (g Guard) validate(templates []string) (map[string][]Violation, error) {
 	rules, err := g.rulesFor(templates)
 	if err != nil {
