@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -141,8 +142,9 @@ func ordersJSON(environments string) string {
 // Stack frames of Go (goroutine, panic) and of Node (at fn (file.js:1:2)).
 var traceLine = regexp.MustCompile(`panic|goroutine|jsii|^\s*at \S|\.js:\d+|\.go:\d+`)
 
-// The app binary, run as `cdk synth -c key=value` runs it: cdk.json's
-// context and the -c values in CDK_CONTEXT_JSON.
+// The entry point, given the context as `cdk synth -c key=value` passes it
+// (cdk.json's context and the -c values in CDK_CONTEXT_JSON): every bad
+// value ends with one error line.
 func TestConfigErrorsThroughEntryPoint(t *testing.T) {
 	covered := map[string]bool{}
 	for _, tc := range badConfigs {
@@ -153,21 +155,11 @@ func TestConfigErrorsThroughEntryPoint(t *testing.T) {
 			t.Errorf("no bad value of %s is tried", key)
 		}
 	}
-
-	bin := appBinary(t)
 	base, err := cdktest.Context()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Each run starts Node and mostly waits on it: run several at once.
-	type outcome struct {
-		err    error
-		stderr string
-	}
-	outcomes := make([]outcome, len(badConfigs))
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, 8)
-	for i, tc := range badConfigs {
+	contextJSON := func(t *testing.T, tc badConfig) string {
 		ctx := make(map[string]any, len(base)+len(tc.context))
 		for k, v := range base {
 			ctx[k] = v
@@ -175,50 +167,73 @@ func TestConfigErrorsThroughEntryPoint(t *testing.T) {
 		for k, v := range tc.context {
 			ctx[k] = v
 		}
-		contextJSON, err := json.Marshal(ctx)
+		data, err := json.Marshal(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+string(contextJSON), "CDK_OUTDIR="+t.TempDir())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			slots <- struct{}{}
-			defer func() { <-slots }()
+		return string(data)
+	}
+
+	// Every bad value through run, main's body, in this process: a bad value
+	// fails before the jsii kernel starts, so each takes microseconds where
+	// the binary's start takes a tenth of a second.
+	for _, tc := range badConfigs {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("CDK_CONTEXT_JSON", contextJSON(t, tc))
+			t.Setenv("CDK_OUTDIR", t.TempDir())
+			var stderr bytes.Buffer
+			if code := run(&stderr); code == 0 {
+				t.Errorf("exit code 0, want non-zero")
+			}
+			checkOneErrorLine(t, stderr.String(), tc)
+		})
+	}
+
+	// A few through the app binary itself, as the CLI runs it: the exit code
+	// is the process's, and nothing else reaches stderr.
+	bin := appBinary(t)
+	for _, name := range []string{"suffix not text", "tags malformed", "pipelines environment twice"} {
+		i := slices.IndexFunc(badConfigs, func(tc badConfig) bool { return tc.name == name })
+		if i < 0 {
+			t.Fatalf("no bad config %q", name)
+		}
+		tc := badConfigs[i]
+		t.Run("binary/"+name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(bin)
+			cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+contextJSON(t, tc), "CDK_OUTDIR="+t.TempDir())
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
-			outcomes[i] = outcome{err: err, stderr: stderr.String()}
-		}()
-	}
-	wg.Wait()
-
-	for i, tc := range badConfigs {
-		t.Run(tc.name, func(t *testing.T) {
-			got := outcomes[i]
 			var exit *exec.ExitError
-			if !errors.As(got.err, &exit) || exit.ExitCode() == 0 {
-				t.Errorf("exit: %v, want a non-zero exit code", got.err)
+			if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+				t.Errorf("exit: %v, want a non-zero exit code", err)
 			}
-			var lines []string
-			for _, l := range strings.Split(got.stderr, "\n") {
-				// Node's own end-of-life banner is not ours.
-				if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "!!") {
-					lines = append(lines, l)
-				}
-			}
-			if len(lines) != 1 {
-				t.Fatalf("stderr has %d lines, want one:\n%s", len(lines), strings.Join(lines, "\n"))
-			}
-			line := lines[0]
-			if !strings.HasPrefix(line, "error: ") || !strings.Contains(line, tc.shown) || !strings.Contains(line, tc.allowed) {
-				t.Errorf("stderr %q, want an error naming %s and %q", line, tc.shown, tc.allowed)
-			}
-			if traceLine.MatchString(line) {
-				t.Errorf("stderr %q looks like a stack trace", line)
-			}
+			checkOneErrorLine(t, stderr.String(), tc)
 		})
+	}
+}
+
+// checkOneErrorLine checks that stderr is one line, the error tc wants, and
+// no stack trace.
+func checkOneErrorLine(t *testing.T, stderr string, tc badConfig) {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(stderr, "\n") {
+		// Node's own end-of-life banner is not ours.
+		if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "!!") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("stderr has %d lines, want one:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	line := lines[0]
+	if !strings.HasPrefix(line, "error: ") || !strings.Contains(line, tc.shown) || !strings.Contains(line, tc.allowed) {
+		t.Errorf("stderr %q, want an error naming %s and %q", line, tc.shown, tc.allowed)
+	}
+	if traceLine.MatchString(line) {
+		t.Errorf("stderr %q looks like a stack trace", line)
 	}
 }
 

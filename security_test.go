@@ -30,14 +30,15 @@ import (
 // The security checks run on every variant of cicd_test.go (both source
 // providers, approval on and off, prod) plus a connection on an ARN of the
 // older codestar-connections prefix without approval; each is synthesized
-// once per test binary, with the cdk-nag AwsSolutions checks applied.
+// once per test binary, with the cdk-nag AwsSolutions checks applied. The
+// connection is the default app's (suffix dev) with only the source changed:
+// dataguard_test.go compares the two.
 var (
 	legacyVariant = newVariant("connection-legacy", map[string]any{
-		"environmentSuffix": "qa",
-		"sourceProvider":    "connection",
-		"connectionArn":     "arn:aws:codestar-connections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
-		"githubRepo":        "octo-org/service",
-		"requireApproval":   "false",
+		"sourceProvider":  "connection",
+		"connectionArn":   "arn:aws:codestar-connections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+		"githubRepo":      "octo-org/service",
+		"requireApproval": "false",
 	})
 	checkedVariants = []*cdktest.Fixture{devVariant, prodVariant, connVariant, legacyVariant, multiVariant, crossVariant}
 )
@@ -181,7 +182,7 @@ func TestCfnGuardControlTower(t *testing.T) {
 	}
 	ledger := policy.NewLedger(waivers)
 	// Synthesize first (one jsii kernel), then run cfn-guard once on every
-	// template: each run reads the whole rule set, for seconds.
+	// template: each run reads the rule set, for seconds.
 	dir := t.TempDir()
 	files := make([][]string, len(checkedVariants))
 	var all []string
@@ -189,6 +190,8 @@ func TestCfnGuardControlTower(t *testing.T) {
 		files[i] = templateFiles(t, v, dir)
 		all = append(all, files[i]...)
 	}
+	// The rest calls no jsii: it runs beside the other checkers.
+	t.Parallel()
 	reports, err := guard.ValidateAll(all...)
 	if err != nil {
 		t.Fatal(err)
@@ -227,6 +230,7 @@ func TestCfnLint(t *testing.T) {
 	for _, v := range checkedVariants {
 		files = append(files, templateFiles(t, v, dir)...)
 	}
+	t.Parallel() // the rest calls no jsii
 	findings, err := policy.Lint(files...)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -151,18 +150,15 @@ func TestLoadWaiversRejects(t *testing.T) {
 }
 
 func TestLintReportsFindings(t *testing.T) {
+	// One run on both templates: cfn-lint takes seconds to start.
 	bad := writeTemplate(t, `{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"Bogus": 1}}}}`)
-	findings, err := Lint(bad)
+	clean := writeTemplate(t, `{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {}}}}`)
+	findings, err := Lint(bad, clean)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(findings) != 1 || !strings.Contains(findings[0], "E3002") {
-		t.Errorf("findings %q, want one E3002 on the unknown property", findings)
-	}
-
-	clean := writeTemplate(t, `{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {}}}}`)
-	if findings, err := Lint(clean); err != nil || len(findings) != 0 {
-		t.Errorf("clean template: findings %q, error %v", findings, err)
+	if len(findings) != 1 || !strings.HasPrefix(findings[0], bad+":") || !strings.Contains(findings[0], "E3002") {
+		t.Errorf("findings %q, want one E3002 on the unknown property of %s, none on the clean template", findings, bad)
 	}
 }
 
@@ -188,36 +184,6 @@ func TestGuardValidatesSeveralTemplates(t *testing.T) {
 	for _, v := range reports[good] {
 		if v.Resource != "" && v.Resource != "Topic" {
 			t.Errorf("the other template has a failure on %s, a resource of the bad one", v.Resource)
-		}
-	}
-}
-
-// Templates are shared out among several cfn-guard runs (one per CPU): each
-// still gets its own report, the same as in a run of its own.
-func TestGuardSharesTemplatesAmongRuns(t *testing.T) {
-	dir := t.TempDir()
-	var templates []string
-	for i := range 5 {
-		path := filepath.Join(dir, fmt.Sprintf("bad-%d.template.json", i))
-		if err := os.WriteFile(path, []byte(badTemplate), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		templates = append(templates, path)
-	}
-	reports, err := guard(t).ValidateAll(templates...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alone, err := guard(t).Validate(templates[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(reports) != len(templates) {
-		t.Errorf("%d reports for %d templates", len(reports), len(templates))
-	}
-	for _, path := range templates {
-		if len(reports[path]) == 0 || !reflect.DeepEqual(reports[path], alone) {
-			t.Errorf("%s: failures %v, want those of a run of its own: %v", filepath.Base(path), reports[path], alone)
 		}
 	}
 }
