@@ -5,12 +5,16 @@
 package suppress
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf16"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
 // IAM5 is cdk-nag's rule against wildcards in IAM policies. Its findings are
@@ -43,27 +47,86 @@ var KeyGrant = Nag{
 // Resource records the suppressions on c's own CloudFormation resource (c,
 // or its default child), never on the resources below it. A construct with
 // no resource (nil, or imported) has no findings to suppress.
+//
+// The record is the resource's cdk_nag metadata, as cdk-nag's
+// NagSuppressions.addResourceSuppressions writes it: what is there already
+// (from this package or from cdk-nag itself) kept, then each new suppression
+// that is not there yet. Writing it here spares the app loading cdk-nag,
+// about 0.4 s of every synth; only the checks (the tests) load it.
 func Resource(c constructs.IConstruct, rules ...Nag) {
 	resource := cfnResourceOrNil(c)
-	if resource == nil {
+	if resource == nil || len(rules) == 0 {
 		return
 	}
-	suppressions := make([]*cdknag.NagPackSuppression, 0, len(rules))
-	for _, r := range rules {
-		s := &cdknag.NagPackSuppression{Id: jsii.String(r.Rule), Reason: jsii.String(r.Reason)}
-		if len(r.AppliesTo)+len(r.AppliesToPattern) > 0 {
-			applies := make([]interface{}, 0, len(r.AppliesTo)+len(r.AppliesToPattern))
-			for _, a := range r.AppliesTo {
-				applies = append(applies, a)
-			}
-			for _, p := range r.AppliesToPattern {
-				applies = append(applies, &cdknag.RegexAppliesTo{Regex: jsii.String("/^" + p + "$/")})
-			}
-			s.AppliesTo = &applies
+	var suppressions []any
+	seen := map[string]bool{}
+	add := func(s any) {
+		key, err := json.Marshal(s)
+		if err != nil {
+			panic(fmt.Sprintf("suppress: the cdk_nag metadata of %s: %v", *resource.Node().Path(), err))
 		}
-		suppressions = append(suppressions, s)
+		if !seen[string(key)] {
+			seen[string(key)] = true
+			suppressions = append(suppressions, s)
+		}
 	}
-	cdknag.NagSuppressions_AddResourceSuppressions(resource, &suppressions, jsii.Bool(false))
+	if existing, ok := resource.GetMetadata(jsii.String(nagMetadata)).(map[string]any); ok {
+		if list, ok := existing[nagRules].([]any); ok {
+			for _, s := range list {
+				add(s)
+			}
+		}
+	}
+	for _, r := range rules {
+		if err := r.check(); err != nil {
+			panic(fmt.Sprintf("suppress: %s: %v", *resource.Node().Path(), err))
+		}
+		add(r.metadata())
+	}
+	resource.AddMetadata(jsii.String(nagMetadata), map[string]any{nagRules: suppressions})
+}
+
+// The metadata key cdk-nag reads on a resource, and its list of suppressions.
+const (
+	nagMetadata = "cdk_nag"
+	nagRules    = "rules_to_suppress"
+)
+
+// check refuses what cdk-nag refuses when it reads a suppression: a rule ID
+// that names a finding, and a reason shorter than 10 characters.
+func (n Nag) check() error {
+	if findingInID.MatchString(n.Rule) {
+		return fmt.Errorf("the suppression of %s names a finding in its rule ID: list the finding in AppliesTo", n.Rule)
+	}
+	if len(utf16.Encode([]rune(n.Reason))) < 10 {
+		return fmt.Errorf("the suppression of %s has the reason %q: cdk-nag wants 10 characters or more", n.Rule, n.Reason)
+	}
+	return nil
+}
+
+// findingInID is how cdk-nag tells a finding written into a rule ID.
+var findingInID = regexp.MustCompile(`\[.*\]`)
+
+// metadata is the suppression in cdk-nag's template format: reason, id and
+// applies_to, with a reason that has characters beyond Latin-1 in base64
+// (is_reason_encoded), as cdk-nag writes it.
+func (n Nag) metadata() map[string]any {
+	m := map[string]any{"id": n.Rule, "reason": n.Reason}
+	if strings.ContainsFunc(n.Reason, func(r rune) bool { return r > 255 }) {
+		m["reason"] = base64.StdEncoding.EncodeToString([]byte(n.Reason))
+		m["is_reason_encoded"] = true
+	}
+	if len(n.AppliesTo)+len(n.AppliesToPattern) > 0 {
+		applies := make([]any, 0, len(n.AppliesTo)+len(n.AppliesToPattern))
+		for _, a := range n.AppliesTo {
+			applies = append(applies, a)
+		}
+		for _, p := range n.AppliesToPattern {
+			applies = append(applies, map[string]any{"regex": "/^" + p + "$/"})
+		}
+		m["applies_to"] = applies
+	}
+	return m
 }
 
 // Policy records the suppressions on the default policy of role, where CDK
