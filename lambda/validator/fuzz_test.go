@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +89,7 @@ func FuzzParseUserParameters(f *testing.F) {
 		if tp := up.Target; tp != nil {
 			for _, f := range []struct {
 				v  string
-				re *regexp.Regexp
+				re matcher
 			}{{tp.Cluster, validECSName}, {tp.Service, validECSName}, {tp.Container, validContainer},
 				{tp.Account, validAccount}, {tp.Region, validRegion}, {tp.RoleARN, validRoleARN}} {
 				if f.v != "" && !f.re.MatchString(f.v) {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -222,6 +224,75 @@ func TestRunsImage(t *testing.T) {
 	for _, tc := range cases {
 		if got := runsImage(tc.image, testRepoURI, testTag, tc.digest); got != tc.want {
 			t.Errorf("runsImage(%q, digest %q) = %v", tc.image, tc.digest, got)
+		}
+	}
+}
+
+// Each bounded expression accepts exactly what the counted repetition it
+// stands for accepts, and captures the same: at, under and over each limit,
+// and on random values, mostly of the allowed characters.
+func TestBoundedIsTheCountedRepetition(t *testing.T) {
+	const (
+		id     = "aZ09_.:-"
+		ecs    = "aZ09_-"
+		ecsArn = "arn:aws:ecs:eu-west-1:123456789012:service/"
+		role   = "arn:aws:iam::123456789012:role/"
+	)
+	cases := []struct {
+		name    string
+		m       matcher
+		counted string
+		prefix  string
+		allowed string
+	}{
+		{"job id", validJobID, `^[A-Za-z0-9_.:-]{1,128}$`, "", id},
+		{"execution id", validExecutionID, `^[A-Za-z0-9_.:-]{1,128}$`, "", id},
+		{"tag", validTag, `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`, "", "aZ09_.-"},
+		{"environment", validEnvironment, `^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`, "", "a09-"},
+		{"container", validContainer, `^[A-Za-z0-9_-]{1,255}$`, "", ecs},
+		{"ECS name", validECSName, `^([A-Za-z0-9_-]{1,255}|arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:(cluster|service)/[A-Za-z0-9_/-]{1,512})$`, "", ecs},
+		{"ECS ARN", validECSName, `^([A-Za-z0-9_-]{1,255}|arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:(cluster|service)/[A-Za-z0-9_/-]{1,512})$`, ecsArn, ecs + "/"},
+		{"role ARN", validRoleARN, `^arn:aws[a-z-]*:iam::(\d{12}):role/[A-Za-z0-9+=,.@_/-]{1,512}$`, role, "aZ09+=,.@_/-"},
+	}
+	rng := rand.New(rand.NewPCG(17, 2026))
+	for _, tc := range cases {
+		counted := regexp.MustCompile(tc.counted)
+		value := func(n int) string {
+			var b strings.Builder
+			b.WriteString(tc.prefix)
+			for range n {
+				if rng.IntN(40) == 0 {
+					b.WriteByte(" #A:/"[rng.IntN(5)])
+				} else {
+					b.WriteByte(tc.allowed[rng.IntN(len(tc.allowed))])
+				}
+			}
+			return b.String()
+		}
+		var values []string
+		for _, n := range []int{0, 1, 2, 63, 64, 65, 127, 128, 129, 254, 255, 256, 511, 512, 513} {
+			values = append(values, tc.prefix+strings.Repeat(tc.allowed[:1], n), value(n))
+		}
+		for range 300 {
+			values = append(values, value(rng.IntN(530)))
+		}
+		accepted := 0
+		for _, v := range values {
+			got, want := tc.m.MatchString(v), counted.MatchString(v)
+			if got != want {
+				t.Errorf("%s: %q (%d bytes): accepted %v, the counted expression %v", tc.name, v, len(v), got, want)
+			}
+			if want {
+				accepted++
+			}
+		}
+		if accepted < 10 || accepted == len(values) {
+			t.Errorf("%s: %d of %d values accepted: the values do not try both sides", tc.name, accepted, len(values))
+		}
+	}
+	for _, v := range []string{role + "deploy", role + strings.Repeat("a", 513), "arn:aws-cn:iam::210987654321:role/path/deploy"} {
+		if got, want := validRoleARN.FindStringSubmatch(v), regexp.MustCompile(cases[7].counted).FindStringSubmatch(v); (got == nil) != (want == nil) || (got != nil && got[1] != want[1]) {
+			t.Errorf("role ARN %q: groups %q, the counted expression's %q", v, got, want)
 		}
 	}
 }
