@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"cicd/internal/cdktest"
 	"cicd/internal/dataguard"
-	"cicd/internal/gomod"
 )
 
 // The data guard (cmd/dataguard) on the app's own cloud assemblies, those of
@@ -108,14 +105,7 @@ func TestDataGuardOnTheApp(t *testing.T) {
 		connection(t, nil)
 	})
 	t.Run("the toolkit agrees", func(t *testing.T) {
-		root, err := gomod.Root(".")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli := filepath.Join(root, "node_modules", ".bin", "cdk")
-		if _, err := os.Stat(cli); err != nil {
-			t.Fatalf("the CDK CLI is missing: run npm ci (%v)", err)
-		}
+		cli, _ := cdkCLI(t)
 		if text := connection(t, dataguard.CLI{Path: cli}); !strings.Contains(text, "and from the replacement markers of cdk diff") {
 			t.Errorf("cdk diff was not used:\n%s", text)
 		}

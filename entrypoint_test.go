@@ -388,17 +388,24 @@ func TestAppCommand(t *testing.T) {
 	}
 }
 
-// Through the pinned CDK CLI, the app's line comes first; the CLI's own
-// "Subprocess exited" line, which no exit code avoids, is the only other.
-func TestAppCommandThroughCLI(t *testing.T) {
+// cdkCLI is the CDK CLI that npm ci installed, and the module root it is in.
+func cdkCLI(t *testing.T) (cli, root string) {
+	t.Helper()
 	root, err := gomod.Root(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli := filepath.Join(root, "node_modules", ".bin", "cdk")
+	cli = filepath.Join(root, "node_modules", ".bin", "cdk")
 	if _, err := os.Stat(cli); err != nil {
 		t.Fatalf("the CDK CLI is missing: run npm ci (%v)", err)
 	}
+	return cli, root
+}
+
+// Through the pinned CDK CLI, the app's line comes first; the CLI's own
+// "Subprocess exited" line, which no exit code avoids, is the only other.
+func TestAppCommandThroughCLI(t *testing.T) {
+	cli, root := cdkCLI(t)
 	out := t.TempDir()
 	cmd := exec.Command(cli, "synth", "--no-notices", "--output", out, "-c", "scanFailSeverity=bad")
 	// npx puts node_modules/.bin (Node 24) first on PATH; so does this.
