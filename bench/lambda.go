@@ -245,12 +245,8 @@ func (b *bench) emulator(rie, bootstrap string, warm int) (emulatorRun, error) {
 		return er, err
 	}
 	defer os.RemoveAll(home)
-	// The emulator does not pass AWS_REGION on; the standard configuration
-	// finds the region in the config file.
-	awsConfig := filepath.Join(home, "aws-config")
-	if err := os.WriteFile(awsConfig, []byte("[default]\nregion = us-east-1\n"), 0o600); err != nil {
-		return er, err
-	}
+	// The emulator does not pass AWS_REGION on: the validator takes the
+	// region of its repository (ECR_REPOSITORY_URI).
 	apiPort, err := freePort()
 	if err != nil {
 		return er, err
@@ -261,9 +257,8 @@ func (b *bench) emulator(rie, bootstrap string, warm int) (emulatorRun, error) {
 	}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
-		"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_REGION=us-east-1",
-		"AWS_CONFIG_FILE=" + awsConfig, "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"),
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_ENDPOINT_URL=" + srv.URL, "AWS_LAMBDA_FUNCTION_TIMEOUT=30",
+		"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench",
+		"AWS_ENDPOINT_URL=" + srv.URL, "AWS_LAMBDA_FUNCTION_TIMEOUT=30",
 		"STATE_TABLE=cicd-pipeline-state-bench", "ECR_REPOSITORY=cicd-pipeline-bench",
 		"ECR_REPOSITORY_URI=123456789012.dkr.ecr.us-east-1.amazonaws.com/cicd-pipeline-bench",
 		"SNS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:cicd-pipeline-notifications-bench",

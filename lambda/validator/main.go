@@ -7,18 +7,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -29,28 +24,24 @@ import (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	lambda.Start(newHandlerFromEnvironment(context.Background(), os.Getenv, log).Handle)
+	lambda.Start(newHandlerFromEnvironment(os.Getenv, log).Handle)
 }
 
 // newHandlerFromEnvironment reads the function's environment and builds the
 // SDK clients, once per container. Nothing here stops the container: a bad
 // environment fails every job with the reason, which is where people look.
-func newHandlerFromEnvironment(ctx context.Context, getenv func(string) string, log *slog.Logger) *Handler {
+func newHandlerFromEnvironment(getenv func(string) string, log *slog.Logger) *Handler {
 	cfg, cfgErr := LoadConfig(getenv)
 	if cfgErr != nil {
 		log.Error("configuration", "error", cfgErr.Error())
 	}
-	// The default config honours AWS_ENDPOINT_URL_* and uses the standard
-	// retryer, which retries throttling with backoff.
-	awsCfg, err := config.LoadDefaultConfig(ctx)
-	var endpoint func(service string) string
+	awsCfg, endpoint, err := sdkConfig(getenv, cfg.Region)
 	if err != nil {
-		// Jobs must still end: the clients then use only what Lambda gives
-		// every function (region, credentials), and every job fails with
-		// the reason.
+		// Jobs must still end: the clients have what Lambda gives every
+		// function (region, credentials), and every job fails with the
+		// reason.
 		log.Error("aws configuration", "error", err.Error())
-		awsCfg, endpoint = fallbackAWSConfig(getenv)
-		problem := fmt.Sprintf("the AWS SDK configuration does not load (%v); jobs fail until the function's environment is fixed", oneLine(err.Error()))
+		problem := err.Error() + "; jobs fail until the function's environment is fixed"
 		if cfgErr != nil {
 			cfgErr = fmt.Errorf("%w; %s", cfgErr, problem)
 		} else {
@@ -61,8 +52,7 @@ func newHandlerFromEnvironment(ctx context.Context, getenv func(string) string, 
 }
 
 // newDeps builds the SDK clients, the adapters of the ports. endpoint, when
-// set, gives a service's endpoint override (the fallback configuration has
-// no AWS_ENDPOINT_URL_* handling of its own).
+// set, gives a service's endpoint override (AWS_ENDPOINT_URL_<SERVICE>).
 func newDeps(awsCfg aws.Config, endpoint func(service string) string) Deps {
 	base := func(service string) *string {
 		if endpoint == nil {
@@ -137,26 +127,3 @@ func newDeps(awsCfg aws.Config, endpoint func(service string) string) Deps {
 		ECSFor:    ecsFor,
 	}
 }
-
-// fallbackAWSConfig is the configuration of last resort: the region and the
-// credentials Lambda sets in every function's environment, the standard
-// retryer, and the AWS_ENDPOINT_URL(_<SERVICE>) overrides.
-func fallbackAWSConfig(getenv func(string) string) (aws.Config, func(service string) string) {
-	region := getenv("AWS_REGION")
-	if region == "" {
-		region = getenv("AWS_DEFAULT_REGION")
-	}
-	c := aws.Config{
-		Region: region,
-		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(
-			getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"))),
-		Retryer: func() aws.Retryer { return retry.NewStandard() },
-	}
-	if u := getenv("AWS_ENDPOINT_URL"); u != "" {
-		c.BaseEndpoint = aws.String(u)
-	}
-	return c, func(service string) string { return getenv("AWS_ENDPOINT_URL_" + service) }
-}
-
-// oneLine keeps an error from a library on one line.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

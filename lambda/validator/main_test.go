@@ -9,26 +9,21 @@ import (
 	"testing"
 )
 
-// Issue 13.4, in process: with an SDK configuration that does not load,
-// main's wiring still ends every job, as a ConfigurationError that names the
-// cause, through the clients of last resort (which honour the endpoint
-// overrides).
+// Issue 13.4, in process: with an SDK setting that cannot be used, main's
+// wiring still ends every job, as a ConfigurationError that names the
+// cause, through clients built from the rest of the environment (which
+// honour the endpoint overrides).
 func TestWiringEndsJobsWhenTheSDKConfigurationFails(t *testing.T) {
 	cp := newCodePipelineFake(t)
 	env := testEnv()
 	for k, v := range map[string]string{
 		"AWS_MAX_ATTEMPTS": "three", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
 		"AWS_ENDPOINT_URL": cp.URL, "AWS_ENDPOINT_URL_CODEPIPELINE": cp.URL,
-		"AWS_CONFIG_FILE": t.TempDir() + "/none", "AWS_SHARED_CREDENTIALS_FILE": t.TempDir() + "/none",
-		"AWS_EC2_METADATA_DISABLED": "true",
 	} {
 		env[k] = v
 	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
 	var logs bytes.Buffer
-	h := newHandlerFromEnvironment(context.Background(), func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(&logs, nil)))
+	h := newHandlerFromEnvironment(func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(&logs, nil)))
 
 	userParameters := params("gate", testTag, testExec)
 	cp.addJob(testJob, userParameters, "")

@@ -89,13 +89,9 @@ type emulator struct {
 func startEmulator(t *testing.T, rie, bootstrap string, fx *fixture, cp *codePipelineFake, extra map[string]string) *emulator {
 	t.Helper()
 	// RIE passes the customer environment through but not AWS_REGION, which
-	// Lambda sets itself: the region comes from a config file, which the
-	// standard SDK configuration reads like any other.
+	// Lambda sets itself: the clients take the region of the function's
+	// repository (ECR_REPOSITORY_URI).
 	home := t.TempDir()
-	awsConfig := filepath.Join(home, "aws-config")
-	if err := os.WriteFile(awsConfig, []byte("[default]\nregion = us-east-1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	apiPort, err := freePort()
 	if err != nil {
 		t.Fatal(err)
@@ -106,9 +102,7 @@ func startEmulator(t *testing.T, rie, bootstrap string, fx *fixture, cp *codePip
 	}
 	vars := map[string]string{
 		"PATH": os.Getenv("PATH"), "HOME": home,
-		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
-		"AWS_CONFIG_FILE": awsConfig, "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "none"),
-		"AWS_EC2_METADATA_DISABLED":     "true",
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
 		"AWS_ENDPOINT_URL":              fx.endpoint,
 		"AWS_ENDPOINT_URL_CODEPIPELINE": cp.URL,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT":   "30",
