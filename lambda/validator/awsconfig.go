@@ -91,7 +91,7 @@ func sdkConfig(getenv func(string) string, fallbackRegion string) (aws.Config, f
 }
 
 // endpointVariants is how the clients learn of FIPS and dual-stack endpoints:
-// each service's NewFromConfig asks the configuration's sources for them.
+// each service client, when it is built, asks the configuration's sources.
 type endpointVariants struct {
 	fips      aws.FIPSEndpointState
 	dualStack aws.DualStackEndpointState
