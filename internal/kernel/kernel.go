@@ -49,7 +49,11 @@ program=${1%/bin/jsii-runtime.js}/lib/program.js
 if [ "$#" -ne 1 ] || [ "$program" = "$1/lib/program.js" ] || [ ! -f "$program" ]; then
   exec node "$@"
 fi
-exec node --preserve-symlinks --require "$(dirname "$0")/direct.cjs" "$program" 3<&0 4>&1 </dev/null 1>&2
+# V8's background threads (--v8-pool-size): the Go package sets
+# CICD_JSII_V8_POOL_SIZE from the cores the app may use.
+pool=${CICD_JSII_V8_POOL_SIZE:-4}
+case $pool in ''|*[!0-9]*) pool=4 ;; esac
+exec node --v8-pool-size="$pool" --preserve-symlinks --require "$(dirname "$0")/direct.cjs" "$program" 3<&0 4>&1 </dev/null 1>&2
 `
 
 // Preload runs in the kernel's process before program.js (node --require).
@@ -93,6 +97,24 @@ for (const [stream, key] of [[process.stdout, 'stdout'], [process.stderr, 'stder
 }
 `
 
+// PoolSizeVariable is the environment variable from which the launcher takes
+// the number of V8's background threads in the kernel (node's
+// --v8-pool-size; node's default is 4). Unless it is set already, direct
+// sets it to one less than the cores the Go runtime may use, at least one
+// and at most 4: the threads compile aws-cdk-lib's WebAssembly template
+// validator and mark the heap while the kernel's main thread and the app
+// need cores too. On two cores (four interleaved pairs, BENCHMARKS.md), one
+// thread instead of four took aws-cdk-lib's synthesis of a one-pipeline app
+// from 2.85 to 1.9 s and the kernel's peak memory from 500 to 427 MiB; of
+// twenty pipelines, from 6.7 to 5.4 s and from 660 to 570 MiB.
+const PoolSizeVariable = "CICD_JSII_V8_POOL_SIZE"
+
+// poolSize is the number of V8 background threads for a kernel beside an
+// app that may use cores cores.
+func poolSize(cores int) int {
+	return min(max(cores-1, 1), 4)
+}
+
 // Err is why the kernel runs behind its relay after all (the launcher
 // could not be written to the user's cache folder, or cannot be run from
 // it), or nil.
@@ -124,6 +146,11 @@ func direct(dir string) error {
 	// start: the relay then, as without the launcher.
 	if _, err := exec.LookPath(launcher); err != nil {
 		return fmt.Errorf("jsii kernel launcher: %w", err)
+	}
+	if os.Getenv(PoolSizeVariable) == "" {
+		if err := os.Setenv(PoolSizeVariable, fmt.Sprint(poolSize(runtime.GOMAXPROCS(0)))); err != nil {
+			return err
+		}
 	}
 	return os.Setenv("JSII_NODE", launcher)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +19,8 @@ import (
 // fakeRuntime lays out a jsii runtime as jsii-runtime-go extracts it: a
 // relay (bin/jsii-runtime.js) that must not run, and a kernel
 // (lib/program.js) that reads one request from fd 3, answers on fd 3,
-// prints to stdout and stderr, and reports its parent process.
+// prints to stdout and stderr, and reports its parent process and the size
+// of V8's thread pool it was given.
 func fakeRuntime(t *testing.T) (relay string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -39,7 +41,8 @@ const n = fs.readSync(3, buf, 0, buf.length, null);
 console.log('printed');
 process.stderr.write('warned\n');
 process.stdout.write(Buffer.from([0xff, 0x0a]));
-fs.writeSync(3, Buffer.from('got ' + buf.subarray(0, n).toString().trim() + ', parent ' + process.ppid + '\n'));
+const pool = process.execArgv.filter(a => a.startsWith('--v8-pool-size')).join(' ');
+fs.writeSync(3, Buffer.from('got ' + buf.subarray(0, n).toString().trim() + ', parent ' + process.ppid + ', ' + pool + '\n'));
 `)
 	return filepath.Join(dir, "bin", "jsii-runtime.js")
 }
@@ -65,11 +68,11 @@ func run(t *testing.T, env []string, stdin string, args ...string) (stdout, stde
 // started it: its answers arrive on stdout and what it prints arrives as
 // the relay's JSON lines on stderr.
 func TestLauncherRunsTheKernelInPlaceOfTheRelay(t *testing.T) {
-	stdout, stderr, err := run(t, nil, "hello\n", fakeRuntime(t))
+	stdout, stderr, err := run(t, []string{PoolSizeVariable + "=2"}, "hello\n", fakeRuntime(t))
 	if err != nil {
 		t.Fatalf("launcher: %v\nstderr:\n%s", err, stderr)
 	}
-	if want := fmt.Sprintf("got hello, parent %d\n", os.Getpid()); stdout != want {
+	if want := fmt.Sprintf("got hello, parent %d, --v8-pool-size=2\n", os.Getpid()); stdout != want {
 		t.Errorf("stdout %q, want %q (the kernel answers on stdout as a child of this process)", stdout, want)
 	}
 	var printed []string
@@ -85,6 +88,24 @@ func TestLauncherRunsTheKernelInPlaceOfTheRelay(t *testing.T) {
 	}
 	if want := []string{"stdout: printed\n", "stderr: warned\n", "stdout: \xff\n"}; strings.Join(printed, "|") != strings.Join(want, "|") {
 		t.Errorf("printed %q, want %q", printed, want)
+	}
+}
+
+// V8's pool leaves a core to the kernel's main thread and the app, and is
+// never larger than node's own default; the launcher takes it from the
+// environment, and node's default where that is not a number.
+func TestV8PoolSize(t *testing.T) {
+	for cores, want := range map[int]int{1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 64: 4} {
+		if got := poolSize(cores); got != want {
+			t.Errorf("poolSize(%d) = %d, want %d", cores, got, want)
+		}
+	}
+	relay := fakeRuntime(t)
+	for value, want := range map[string]string{"1": "--v8-pool-size=1", "": "--v8-pool-size=4", "two": "--v8-pool-size=4", "-1": "--v8-pool-size=4"} {
+		stdout, stderr, err := run(t, []string{PoolSizeVariable + "=" + value}, "x\n", relay)
+		if err != nil || !strings.HasSuffix(stdout, ", "+want+"\n") {
+			t.Errorf("%s=%q: kernel answered %q (%v, %s), want %s", PoolSizeVariable, value, stdout, err, stderr, want)
+		}
 	}
 }
 
@@ -189,9 +210,21 @@ func TestDirect(t *testing.T) {
 			}
 		})
 	}
+	t.Run("pool size set", func(t *testing.T) {
+		t.Setenv("JSII_NODE", "")
+		t.Setenv("JSII_RUNTIME", "")
+		t.Setenv(PoolSizeVariable, "3")
+		if err := direct(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+		if got := os.Getenv(PoolSizeVariable); got != "3" {
+			t.Errorf("%s = %q, want the user's 3", PoolSizeVariable, got)
+		}
+	})
 	t.Run("unset", func(t *testing.T) {
 		t.Setenv("JSII_NODE", "")
 		t.Setenv("JSII_RUNTIME", "")
+		t.Setenv(PoolSizeVariable, "")
 		dir := t.TempDir()
 		if err := direct(dir); err != nil {
 			t.Fatal(err)
@@ -199,6 +232,9 @@ func TestDirect(t *testing.T) {
 		launcher := os.Getenv("JSII_NODE")
 		if filepath.Dir(filepath.Dir(launcher)) != dir {
 			t.Fatalf("JSII_NODE = %q, want the launcher in %s", launcher, dir)
+		}
+		if got, want := os.Getenv(PoolSizeVariable), fmt.Sprint(poolSize(runtime.GOMAXPROCS(0))); got != want {
+			t.Errorf("%s = %q, want %s", PoolSizeVariable, got, want)
 		}
 		preload, err := os.ReadFile(filepath.Join(filepath.Dir(launcher), "direct.cjs"))
 		if err != nil || string(preload) != Preload {
