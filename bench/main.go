@@ -197,6 +197,16 @@ func mainErr(o options) error {
 			}
 			res.Synth[t.Key] = append(res.Synth[t.Key], r)
 		}
+		// The emulator before the test suite: right after it, the init read
+		// 37.0 ms against 31.3 ms on a quiet machine (2026-12-02).
+		if rie != "" {
+			b.logf("round %d/%d: validator under the emulator", round+1, rounds)
+			er, err := b.emulator(rie, res.Amd64.Path, warm)
+			if err != nil {
+				return err
+			}
+			res.Emulator = append(res.Emulator, er)
+		}
 		if parts["test"] && round < testRounds {
 			b.logf("round %d/%d: go test -count=1 ./...", round+1, rounds)
 			r, err := b.goTest(tag)
@@ -206,14 +216,6 @@ func mainErr(o options) error {
 			} else {
 				res.Tests = append(res.Tests, r)
 			}
-		}
-		if rie != "" {
-			b.logf("round %d/%d: validator under the emulator", round+1, rounds)
-			er, err := b.emulator(rie, res.Amd64.Path, warm)
-			if err != nil {
-				return err
-			}
-			res.Emulator = append(res.Emulator, er)
 		}
 	}
 	if parts["scale"] {

@@ -90,6 +90,30 @@ func sdkConfig(getenv func(string) string, fallbackRegion string) (aws.Config, f
 	return c, endpoint, nil
 }
 
+// unreadSDKVariables are SDK settings that sdkConfig does not read: shared
+// files and profiles, credential providers other than Lambda's, a CA bundle,
+// and settings of the SDK's behaviour that the validator leaves at their
+// defaults. Lambda sets none of them; one that someone sets does nothing,
+// and the function's log says so once (ignoredSDKSettings).
+var unreadSDKVariables = []string{
+	"AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE",
+	"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+	"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+	"AWS_DEFAULTS_MODE", "AWS_SDK_UA_APP_ID", "AWS_ACCOUNT_ID_ENDPOINT_MODE",
+	"AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION",
+}
+
+// ignoredSDKSettings lists the unread SDK variables that are set.
+func ignoredSDKSettings(getenv func(string) string) []string {
+	var set []string
+	for _, name := range unreadSDKVariables {
+		if getenv(name) != "" {
+			set = append(set, name)
+		}
+	}
+	return set
+}
+
 // endpointVariants is how the clients learn of FIPS and dual-stack endpoints:
 // each service client, when it is built, asks the configuration's sources.
 type endpointVariants struct {

@@ -48,6 +48,10 @@ func newHandlerFromEnvironment(getenv func(string) string, log *slog.Logger) *Ha
 			cfgErr = fmt.Errorf("%w: %s", ErrConfig, problem)
 		}
 	}
+	if ignored := ignoredSDKSettings(getenv); len(ignored) > 0 {
+		log.Warn("aws configuration", "ignored", ignored,
+			"reason", "the validator reads only the SDK settings its README lists")
+	}
 	return NewHandler(cfg, cfgErr, newDeps(awsCfg, endpoint), log, time.Now)
 }
 
