@@ -197,8 +197,8 @@ func mainErr(o options) error {
 			}
 			res.Synth[t.Key] = append(res.Synth[t.Key], r)
 		}
-		// The emulator before the test suite: right after it, the init read
-		// 37.0 ms against 31.3 ms on a quiet machine (2026-12-02).
+		// The emulator before the test suite, not while the suite's servers
+		// and processes are still ending.
 		if rie != "" {
 			b.logf("round %d/%d: validator under the emulator", round+1, rounds)
 			er, err := b.emulator(rie, res.Amd64.Path, warm)
