@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -31,7 +32,7 @@ import (
 func sdkConfig(getenv func(string) string, fallbackRegion string) (aws.Config, func(service string) string, error) {
 	var problems []string
 	c := aws.Config{
-		Region:    firstSet(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"), fallbackRegion),
+		Region:    cmp.Or(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"), fallbackRegion),
 		RetryMode: aws.RetryModeStandard,
 	}
 	if c.Region == "" {
@@ -127,14 +128,4 @@ func (v endpointVariants) GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointS
 
 func (v endpointVariants) GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error) {
 	return v.dualStack, v.dualStack != aws.DualStackEndpointStateUnset, nil
-}
-
-// firstSet is the first of values that is not empty.
-func firstSet(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
