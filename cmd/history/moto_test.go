@@ -35,8 +35,10 @@ func TestMain(m *testing.M) {
 var moto struct {
 	once sync.Once
 	cmd  *exec.Cmd
-	url  string
-	err  error
+	// exited is closed once the server has exited and been reaped.
+	exited chan struct{}
+	url    string
+	err    error
 }
 
 // motoURL starts moto's server on first use. Missing, it fails the test
@@ -79,10 +81,16 @@ func startMoto(path string) (string, error) {
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
-	moto.cmd = cmd
+	moto.cmd, moto.exited = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); close(moto.exited) }()
 	url := "http://127.0.0.1:" + port
 	client := &http.Client{Timeout: time.Second}
 	for deadline := time.Now().Add(45 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		select {
+		case <-moto.exited:
+			return "", fmt.Errorf("%s exited before it answered on %s: %s", path, url, out.String())
+		default:
+		}
 		if resp, err := client.Get(url + "/moto-api/"); err == nil {
 			resp.Body.Close()
 			return url, nil
@@ -92,19 +100,25 @@ func startMoto(path string) (string, error) {
 	return "", fmt.Errorf("%s did not answer within 45s: %s", url, out.String())
 }
 
+// stopMoto ends the server's process group: SIGTERM, and SIGKILL for what
+// is left when the server has not exited within 5 seconds. The server is
+// reaped as it exits: unreaped, it would keep its group alive, and the
+// stop would wait out the 5 seconds every time.
 func stopMoto() {
 	if moto.cmd == nil || moto.cmd.Process == nil {
 		return
 	}
-	pid := moto.cmd.Process.Pid
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	for range 50 {
-		if syscall.Kill(-pid, 0) != nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	pgid := moto.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-moto.exited:
+	case <-time.After(5 * time.Second):
 	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-moto.exited:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 // operations records the AWS operations the clients call.
