@@ -1,4 +1,4 @@
-package dashboard_test
+package constructs_test
 
 import (
 	"encoding/json"
@@ -21,8 +21,6 @@ import (
 	"cicd/internal/delivery"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
 const pipelineArn = "arn:aws:codepipeline:eu-west-1:111111111111:cicd-orders"
 
 // The fixture's dashboards: a three-environment pipeline with the
@@ -44,7 +42,7 @@ var (
 	ordersDashboard *dashboard.Dashboard
 )
 
-var fixture = cdktest.NewFixture("dashboard", nil, func(stack awscdk.Stack) {
+var dashboardFixture = cdktest.NewFixture("dashboard", nil, func(stack awscdk.Stack) {
 	key := awskms.NewKey(stack, jsii.String("Key"), nil)
 	pipeline := awscodepipeline.Pipeline_FromPipelineArn(stack, jsii.String("Pipeline"), jsii.String(pipelineArn))
 	topic := func(id string) awssns.ITopic {
@@ -65,7 +63,7 @@ var fixture = cdktest.NewFixture("dashboard", nil, func(stack awscdk.Stack) {
 // written as <Ref:LogicalId>, <GetAtt:LogicalId.Attribute> or <AWS::Region>.
 func body(t *testing.T, name string) map[string]any {
 	t.Helper()
-	_, tpl := fixture.Template(t)
+	_, tpl := dashboardFixture.Template(t)
 	for _, d := range cdktest.Resources(tpl, "AWS::CloudWatch::Dashboard") {
 		props := d["Properties"].(map[string]any)
 		if props["DashboardName"] != name {
@@ -178,7 +176,7 @@ func dashboardMetrics(t *testing.T, name string) map[string]bool {
 // prefix evaluate.
 func alarmMetrics(t *testing.T, prefix string) map[string]bool {
 	t.Helper()
-	_, tpl := fixture.Template(t)
+	_, tpl := dashboardFixture.Template(t)
 	out := map[string]bool{}
 	add := func(m map[string]any) {
 		dims := map[string]string{}
@@ -399,7 +397,7 @@ func TestWidgetFormulas(t *testing.T) {
 // matches of three target-less EventBridge rules on the pipeline's
 // execution state changes.
 func TestExecutionOutcomesFromEvents(t *testing.T) {
-	_, tpl := fixture.Template(t)
+	_, tpl := dashboardFixture.Template(t)
 	rules := map[string]string{} // logical ID -> states
 	for id, r := range cdktest.Resources(tpl, "AWS::Events::Rule") {
 		if !strings.HasPrefix(id, "Orders") {
@@ -436,7 +434,7 @@ func TestExecutionOutcomesFromEvents(t *testing.T) {
 
 func alarm(t *testing.T, name string) map[string]any {
 	t.Helper()
-	_, tpl := fixture.Template(t)
+	_, tpl := dashboardFixture.Template(t)
 	for _, a := range cdktest.Resources(tpl, "AWS::CloudWatch::Alarm") {
 		if props := a["Properties"].(map[string]any); props["AlarmName"] == name {
 			return props
@@ -542,7 +540,7 @@ func TestValidatorErrorsAlarm(t *testing.T) {
 // TestAlarmsReachTheTopic: CloudWatch may publish this construct's alarms
 // (by name) to the topic and use the topic's key.
 func TestAlarmsReachTheTopic(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := dashboardFixture.Template(t)
 	if !cdktest.HasResourceProperties(t, tpl, "AWS::SNS::TopicPolicy", map[string]any{
 		"Topics": []any{map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^OrdersTopic"))}},
 		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
@@ -639,7 +637,7 @@ func isHash(s string) bool {
 // TestLintWaiverIsTheDashboardsOnly: cfn-lint skips E3002 (its schema
 // lacks a dashboard's Tags) on the dashboard alone, and nothing else.
 func TestLintWaiverIsTheDashboardsOnly(t *testing.T) {
-	tpl, j := fixture.Template(t)
+	tpl, j := dashboardFixture.Template(t)
 	cdktest.AllResources(t, tpl, "AWS::CloudWatch::Dashboard", map[string]any{
 		"Metadata": assertions.Match_ObjectLike(&map[string]any{
 			"cfn-lint": assertions.Match_Exact(&map[string]any{"config": map[string]any{"ignore_checks": []any{"E3002"}}}),
@@ -656,7 +654,7 @@ func TestLintWaiverIsTheDashboardsOnly(t *testing.T) {
 }
 
 func TestURL(t *testing.T) {
-	fixture.Template(t)
+	dashboardFixture.Template(t)
 	cdktest.Matches(t, "URL", awscdk.Stack_Of(ordersDashboard.Construct).Resolve(ordersDashboard.URL()),
 		assertions.Match_Exact(&map[string]any{"Fn::Join": []any{"", []any{
 			"https://console.aws.amazon.com/cloudwatch/home?region=", map[string]any{"Ref": "AWS::Region"}, "#dashboards:name=cicd-orders",

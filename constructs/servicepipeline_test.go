@@ -1,4 +1,4 @@
-package servicepipeline_test
+package constructs_test
 
 import (
 	"strings"
@@ -14,11 +14,9 @@ import (
 	"cicd/internal/cdktest"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
 // A platform team's own stack with the pipeline of one service, built
 // through the package's exported API only, as another CDK Go app would.
-var fixture = cdktest.NewFixture("servicepipeline", nil, func(stack awscdk.Stack) {
+var servicepipelineFixture = cdktest.NewFixture("servicepipeline", nil, func(stack awscdk.Stack) {
 	service := func(id, cluster, name string) awsecs.IBaseService {
 		return awsecs.BaseService_FromServiceArnWithCluster(stack, jsii.String(id), stack.FormatArn(&awscdk.ArnComponents{
 			Service: jsii.String("ecs"), Resource: jsii.String("service"), ResourceName: jsii.String(cluster + "/" + name),
@@ -37,7 +35,7 @@ var fixture = cdktest.NewFixture("servicepipeline", nil, func(stack awscdk.Stack
 })
 
 func TestPipelineOfOneService(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := servicepipelineFixture.Template(t)
 	cdktest.HasResourceProperties(t, tpl, "AWS::CodePipeline::Pipeline", map[string]any{
 		"Name": "cicd-checkout",
 		"Stages": []any{
@@ -67,7 +65,7 @@ func TestPipelineOfOneService(t *testing.T) {
 }
 
 func TestOutputsAreExported(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := servicepipelineFixture.Template(t)
 	for _, id := range []string{"pipelineName", "ecrRepositoryUri", "artifactBucketName", "buildProjectName",
 		"snsTopicArn", "validationLambdaArn", "stateTableName", "kmsKeyId"} {
 		cdktest.HasOutput(t, tpl, "*", map[string]any{

@@ -1,4 +1,4 @@
-package pipeline_test
+package constructs_test
 
 import (
 	"slices"
@@ -20,8 +20,6 @@ import (
 	"cicd/internal/cdktest"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
 const (
 	connectionArn = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 	legacyArn     = "arn:aws:codestar-connections:eu-west-1:123456789012:connection/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -30,7 +28,7 @@ const (
 // The fixture holds three pipelines: CodeCommit without approval, a
 // CodeConnections source with approval and a shorter deploy timeout, and a
 // source on a connection ARN of the older codestar-connections prefix.
-var fixture = cdktest.NewFixture("pipeline", nil, func(stack awscdk.Stack) {
+var pipelineFixture = cdktest.NewFixture("pipeline", nil, func(stack awscdk.Stack) {
 	key := awskms.NewKey(stack, jsii.String("Key"), nil)
 	bucket := awss3.NewBucket(stack, jsii.String("Artifacts"), &awss3.BucketProps{EncryptionKey: key})
 	project := awscodebuild.NewPipelineProject(stack, jsii.String("Project"), nil)
@@ -90,7 +88,7 @@ var fixture = cdktest.NewFixture("pipeline", nil, func(stack awscdk.Stack) {
 // matches action; why says what breaks otherwise.
 func hasStage(t *testing.T, name, stage string, action any, why string) {
 	t.Helper()
-	tpl, _ := fixture.Template(t)
+	tpl, _ := pipelineFixture.Template(t)
 	if !cdktest.HasResourceProperties(t, tpl, "AWS::CodePipeline::Pipeline", map[string]any{
 		"Name": name,
 		"Stages": assertions.Match_ArrayWith(&[]any{
@@ -107,7 +105,7 @@ func configuration(props map[string]any) any {
 }
 
 func TestStagesInOrder(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := pipelineFixture.Template(t)
 	for name, want := range map[string][]string{
 		"p-codecommit": {"Source", "Build", "Validate", "Deploy", "Verify"},
 		"p-connection": {"Source", "Build", "Validate", "Approve", "Deploy", "Verify"},
@@ -164,7 +162,7 @@ func TestActionsPassTheImageAlong(t *testing.T) {
 }
 
 func TestCodeCommitSource(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := pipelineFixture.Template(t)
 	if !cdktest.ResourceCountIs(t, tpl, "AWS::CodeCommit::Repository", 2) {
 		t.Error("want one repository per CodeCommit pipeline")
 	}
@@ -190,7 +188,7 @@ func TestCodeCommitSource(t *testing.T) {
 }
 
 func TestConnectionSource(t *testing.T) {
-	tpl, j := fixture.Template(t)
+	tpl, j := pipelineFixture.Template(t)
 	for name, arn := range map[string]string{"p-connection": connectionArn, "p-legacy": legacyArn} {
 		if !cdktest.HasResourceProperties(t, tpl, "AWS::CodePipeline::Pipeline", map[string]any{
 			"Name": name,
@@ -297,7 +295,7 @@ func TestConnectionService(t *testing.T) {
 // uses the environment's role when it has one, and the verify names the
 // environment and its service.
 func TestStagePerEnvironment(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := pipelineFixture.Template(t)
 	verify := func(env, target string) any {
 		return assertions.Match_ObjectLike(&map[string]any{
 			"UserParameters": `{"mode":"verify","imageTag":"#{BuildVariables.IMAGE_TAG}","imageDigest":"#{BuildVariables.IMAGE_DIGEST}",` +

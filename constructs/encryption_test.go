@@ -1,4 +1,4 @@
-package encryption_test
+package constructs_test
 
 import (
 	"encoding/json"
@@ -12,9 +12,7 @@ import (
 	"cicd/internal/cdktest"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
-var fixture = cdktest.NewFixture("encryption", nil, func(stack awscdk.Stack) {
+var encryptionFixture = cdktest.NewFixture("encryption", nil, func(stack awscdk.Stack) {
 	e := encryption.New(stack, "Encryption", encryption.Props{
 		Alias:         "alias/cicd-pipeline-test",
 		LogGroupNames: []string{"/aws/codebuild/cicd-pipeline-test", "/aws/lambda/cicd-pipeline-validator-test"},
@@ -23,7 +21,7 @@ var fixture = cdktest.NewFixture("encryption", nil, func(stack awscdk.Stack) {
 })
 
 func TestKeyIsRotatedAndRetained(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := encryptionFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::KMS::Key", 1)
 	cdktest.HasResourceProperties(t, tpl, "AWS::KMS::Key", map[string]any{
 		"EnableKeyRotation":   true,
@@ -37,7 +35,7 @@ func TestKeyIsRotatedAndRetained(t *testing.T) {
 // statements returns the key policy's statements.
 func statements(t *testing.T) []map[string]any {
 	t.Helper()
-	_, tpl := fixture.Template(t)
+	_, tpl := encryptionFixture.Template(t)
 	doc := cdktest.Properties(t, tpl, "AWS::KMS::Key")["KeyPolicy"].(map[string]any)
 	var out []map[string]any
 	for _, s := range doc["Statement"].([]any) {
@@ -69,7 +67,7 @@ func logGroupArn(name string) map[string]any {
 }
 
 func TestLogsMayUseTheKeyOnlyForThePipelineLogGroups(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := encryptionFixture.Template(t)
 	if !cdktest.HasResourceProperties(t, tpl, "AWS::KMS::Key", map[string]any{
 		"KeyPolicy": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
 			assertions.Match_ObjectLike(&map[string]any{

@@ -1,4 +1,4 @@
-package registry_test
+package constructs_test
 
 import (
 	"fmt"
@@ -14,9 +14,7 @@ import (
 	"cicd/internal/cdktest"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
-var fixture = cdktest.NewFixture("registry", nil, func(stack awscdk.Stack) {
+var registryFixture = cdktest.NewFixture("registry", nil, func(stack awscdk.Stack) {
 	key := awskms.NewKey(stack, jsii.String("Key"), nil)
 	r := registry.New(stack, "Registry", registry.Props{RepositoryName: "cicd-pipeline-test", Key: key,
 		Environments: []string{"dev", "dev-eu", "prod"}})
@@ -24,7 +22,7 @@ var fixture = cdktest.NewFixture("registry", nil, func(stack awscdk.Stack) {
 })
 
 func TestRepository(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := registryFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::ECR::Repository", 1)
 	const typ = "AWS::ECR::Repository"
 	cdktest.HasResourceProperties(t, tpl, typ, map[string]any{"RepositoryName": "cicd-pipeline-test"})

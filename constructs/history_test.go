@@ -1,4 +1,4 @@
-package history_test
+package constructs_test
 
 import (
 	"strings"
@@ -15,9 +15,7 @@ import (
 	"cicd/internal/delivery"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
-var fixture = cdktest.NewFixture("history", nil, func(stack awscdk.Stack) {
+var historyFixture = cdktest.NewFixture("history", nil, func(stack awscdk.Stack) {
 	key := awskms.NewKey(stack, jsii.String("Key"), nil)
 	dev := history.New(stack, "Dev", history.Props{TableName: "state-dev", Key: key})
 	history.New(stack, "Prod", history.Props{TableName: "state-prod", Key: key, DeletionProtection: true})
@@ -35,7 +33,7 @@ var fixture = cdktest.NewFixture("history", nil, func(stack awscdk.Stack) {
 // logical ID begins with prefix.
 func policy(t *testing.T, prefix string) string {
 	t.Helper()
-	_, tpl := fixture.Template(t)
+	_, tpl := historyFixture.Template(t)
 	for _, p := range cdktest.Resources(tpl, "AWS::IAM::Policy") {
 		props := p["Properties"].(map[string]any)
 		if strings.HasPrefix(cdktest.JSON(props["Roles"]), `[{"Ref":"`+prefix) {
@@ -47,7 +45,7 @@ func policy(t *testing.T, prefix string) string {
 }
 
 func TestGrantQueryIndexIsTheIndexOnly(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := historyFixture.Template(t)
 	// The query on the index and the key's decryption, nothing more.
 	if !cdktest.HasResourceProperties(t, tpl, "AWS::IAM::Policy", map[string]any{
 		"Roles": []any{map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^Reader"))}},
@@ -74,7 +72,7 @@ func TestTableGrantsStayOnTheTable(t *testing.T) {
 }
 
 func TestTableShape(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := historyFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::DynamoDB::Table", 2)
 	// The environment index adds its key attribute; the table's own key
 	// schema must never change (that would replace the table).
@@ -126,7 +124,7 @@ func TestIndexIsTheDeliveryContract(t *testing.T) {
 }
 
 func TestDeletionProtectionOnlyWhereAsked(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := historyFixture.Template(t)
 	cdktest.HasResourceProperties(t, tpl, "AWS::DynamoDB::Table", map[string]any{"TableName": "state-prod", "DeletionProtectionEnabled": true})
 	cdktest.HasResourceProperties(t, tpl, "AWS::DynamoDB::Table", map[string]any{"TableName": "state-dev"})
 	cdktest.ResourcePropertiesCountIs(t, tpl, "AWS::DynamoDB::Table", map[string]any{"TableName": "state-dev", "DeletionProtectionEnabled": true}, 0)

@@ -1,4 +1,4 @@
-package notifications_test
+package constructs_test
 
 import (
 	"regexp"
@@ -19,9 +19,7 @@ import (
 	"cicd/internal/cdktest"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
-var fixture = cdktest.NewFixture("notifications", nil, func(stack awscdk.Stack) {
+var notificationsFixture = cdktest.NewFixture("notifications", nil, func(stack awscdk.Stack) {
 	key := awskms.NewKey(stack, jsii.String("Key"), nil)
 	notes := notifications.New(stack, "Notifications", notifications.Props{
 		TopicName: "notes-test", Environment: "test", Key: key, Email: "team@example.com",
@@ -39,7 +37,7 @@ var fixture = cdktest.NewFixture("notifications", nil, func(stack awscdk.Stack) 
 })
 
 func TestTopicIsEncryptedAndSubscribed(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := notificationsFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::SNS::Topic", 1)
 	if !cdktest.HasResourceProperties(t, tpl, "AWS::SNS::Topic", map[string]any{
 		"TopicName":      "notes-test",
@@ -139,7 +137,7 @@ func conditionsHold(t *testing.T, conditions any, context map[string]any) bool {
 // aws:SourceArn (the documented confused-deputy pattern), the given role
 // keeps its right, and nothing else may publish.
 func TestOnlyThePipelineRulesAndThePublisherMayPublish(t *testing.T) {
-	_, tpl := fixture.Template(t)
+	_, tpl := notificationsFixture.Template(t)
 	statements := cdktest.Properties(t, tpl, "AWS::SNS::TopicPolicy")["PolicyDocument"].(map[string]any)["Statement"].([]any)
 	getAtt := func(id string) map[string]any { return map[string]any{"Fn::GetAtt": []any{id, "Arn"}} }
 	var publisher string
@@ -199,7 +197,7 @@ func TestOnlyThePipelineRulesAndThePublisherMayPublish(t *testing.T) {
 }
 
 func TestEventBridgeMayUseTheKey(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := notificationsFixture.Template(t)
 	if !cdktest.HasResourceProperties(t, tpl, "AWS::KMS::Key", map[string]any{
 		"KeyPolicy": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
 			assertions.Match_ObjectLike(&map[string]any{
@@ -218,7 +216,7 @@ func TestEventBridgeMayUseTheKey(t *testing.T) {
 // props; why says what breaks otherwise.
 func hasRule(t *testing.T, detailType string, props map[string]any, why string) {
 	t.Helper()
-	tpl, _ := fixture.Template(t)
+	tpl, _ := notificationsFixture.Template(t)
 	pattern := map[string]any{"detail-type": []any{detailType}}
 	if p, ok := props["EventPattern"].(map[string]any); ok {
 		for k, v := range p {

@@ -1,4 +1,4 @@
-package parameters_test
+package constructs_test
 
 import (
 	"testing"
@@ -11,9 +11,7 @@ import (
 	"cicd/internal/cdktest"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
-var fixture = cdktest.NewFixture("parameters", nil, func(stack awscdk.Stack) {
+var parametersFixture = cdktest.NewFixture("parameters", nil, func(stack awscdk.Stack) {
 	parameters.New(stack, "Parameters", parameters.Props{
 		Prefix: "/cicd-pipeline/test",
 		Parameters: []parameters.Parameter{
@@ -24,7 +22,7 @@ var fixture = cdktest.NewFixture("parameters", nil, func(stack awscdk.Stack) {
 })
 
 func TestParametersLiveUnderThePrefix(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := parametersFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::SSM::Parameter", 2)
 	cdktest.HasResourceProperties(t, tpl, "AWS::SSM::Parameter", map[string]any{
 		"Name": "/cicd-pipeline/test/one", "Value": "1", "Type": "String", "Tier": "Standard", "Description": "first",

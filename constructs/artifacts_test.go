@@ -1,4 +1,4 @@
-package artifacts_test
+package constructs_test
 
 import (
 	"strings"
@@ -13,9 +13,7 @@ import (
 	"cicd/internal/cdktest"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
-var fixture = cdktest.NewFixture("artifacts", nil, func(stack awscdk.Stack) {
+var artifactsFixture = cdktest.NewFixture("artifacts", nil, func(stack awscdk.Stack) {
 	key := awskms.NewKey(stack, jsii.String("Key"), nil)
 	artifacts.New(stack, "Artifacts", artifacts.Props{Key: key})
 })
@@ -23,7 +21,7 @@ var fixture = cdktest.NewFixture("artifacts", nil, func(stack awscdk.Stack) {
 // buckets returns the artifact bucket and the access-log bucket.
 func buckets(t *testing.T) (artifact, logs map[string]any, logsID string) {
 	t.Helper()
-	_, tpl := fixture.Template(t)
+	_, tpl := artifactsFixture.Template(t)
 	for id, b := range cdktest.Resources(tpl, "AWS::S3::Bucket") {
 		if strings.Contains(id, "AccessLogs") {
 			logs, logsID = b, id
@@ -53,7 +51,7 @@ func TestArtifactBucketIsEncryptedWithTheKey(t *testing.T) {
 }
 
 func TestBucketsArePrivateVersionedAndRetained(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := artifactsFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::S3::Bucket", 2)
 	cdktest.AllResourcesProperties(t, tpl, "AWS::S3::Bucket", map[string]any{
 		"PublicAccessBlockConfiguration": assertions.Match_Exact(&map[string]any{
@@ -88,7 +86,7 @@ func TestArtifactBucketLogsAccessToTheLogBucket(t *testing.T) {
 }
 
 func TestBothBucketsRefuseInsecureTransport(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := artifactsFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::S3::BucketPolicy", 2)
 	if !cdktest.AllResourcesProperties(t, tpl, "AWS::S3::BucketPolicy", map[string]any{
 		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{

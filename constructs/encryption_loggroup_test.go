@@ -1,4 +1,4 @@
-package encryption_test
+package constructs_test
 
 import (
 	"testing"
@@ -13,7 +13,7 @@ import (
 // validator write to is encrypted with the key, keeps a week by default, and
 // goes with the stack.
 func TestLogGroupIsEncryptedAndShortLived(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := encryptionFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::Logs::LogGroup", 1)
 	cdktest.HasResource(t, tpl, "AWS::Logs::LogGroup", map[string]any{
 		"Properties": assertions.Match_ObjectEquals(&map[string]any{

@@ -1,4 +1,4 @@
-package registry_test
+package constructs_test
 
 import (
 	"testing"
@@ -28,7 +28,7 @@ func grantees(stack awscdk.Stack, repo awsecr.IRepository) {
 // TestGrants: each grant is exactly its contract's ECR actions, on the
 // repository only.
 func TestGrants(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := registryFixture.Template(t)
 	for role, actions := range map[string]any{
 		// Whether the commit's image is there: no content, no findings (one
 		// action is written as a string).

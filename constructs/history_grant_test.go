@@ -1,4 +1,4 @@
-package history_test
+package constructs_test
 
 import (
 	"testing"
@@ -13,7 +13,7 @@ import (
 // GetItem on the table and the key's data-key actions, and nothing that
 // updates or deletes an item, or reaches the index.
 func TestGrantAppendIsPutAndGetOnly(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := historyFixture.Template(t)
 	getAtt := func(prefix string) map[string]any {
 		return map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^" + prefix)), "Arn"}}
 	}
