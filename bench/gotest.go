@@ -33,7 +33,7 @@ func (b *bench) goTest(tag string) (testRun, error) {
 	log := filepath.Join(b.work, "synth-log-"+tag)
 	defer os.Remove(log)
 	env := append(append([]string(nil), b.env...), synthLogEnv+"="+log)
-	r, err := measure(b.root, env, "go", "test", "-count=1", "-json", "./...")
+	r, err := measureTime(b.root, env, "go", "test", "-count=1", "-json", "./...")
 	tr := testRun{run: r, Elapsed: testElapsed(r.Output)}
 	if err != nil {
 		return tr, fmt.Errorf("go test failed: %s", strings.Join(failedTests(r.Output), ", "))
