@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"cicd/internal/delivery"
 )
 
 // Props configures the repository.
@@ -37,10 +39,10 @@ type Props struct {
 }
 
 // DeployedTagPrefix starts the tags the validator adds to the image it
-// verified running in env (lambda/validator deployedTagPrefix; a test there
-// holds the two together). The dot ends the environment's name, which cannot
-// hold one, so no environment's prefix is another's.
-func DeployedTagPrefix(env string) string { return "deployed-" + env + "." }
+// verified running in env (internal/delivery, which the validator takes it
+// from). The dot ends the environment's name, which cannot hold one, so no
+// environment's prefix is another's.
+func DeployedTagPrefix(env string) string { return delivery.DeployedTagPrefix(env) }
 
 // validEnvironment is an environment's name as it goes into a tag.
 var validEnvironment = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)

@@ -3,7 +3,8 @@
 // the validator emits for every outcome through the embedded metric format
 // (EMF). The validator writes both, the dashboard and its alarms read the
 // metrics, and cmd/history reads the items; each of them takes the names
-// from here.
+// from here. So do the validator's deployed tags and the repository's
+// lifecycle rules that keep the images they mark (DeployedTagPrefix).
 //
 // It depends on the standard library and the DynamoDB attribute types only,
 // so the validator Lambda links it at no cost.
@@ -148,3 +149,10 @@ func ClassifyRejection(reason string) RejectionReason {
 	}
 	return ReasonOther
 }
+
+// DeployedTagPrefix starts the tags the validator adds to the image it
+// verified running in env; the repository's lifecycle policy keeps the last
+// images with it (constructs/registry). The dot ends the environment's name,
+// which cannot hold one: "deployed-dev." is not a prefix of
+// "deployed-dev-eu.".
+func DeployedTagPrefix(env string) string { return "deployed-" + env + "." }

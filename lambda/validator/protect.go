@@ -9,19 +9,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-)
 
-// deployedTagPrefix starts the tags that mark the images deployed to env.
-// The repository's lifecycle policy keeps the last two images with it
-// (constructs/registry.DeployedTagPrefix, which a test holds to this one).
-// The dot ends the environment's name, which cannot hold one: "deployed-dev."
-// is not a prefix of "deployed-dev-eu.".
-func deployedTagPrefix(env string) string { return "deployed-" + env + "." }
+	"cicd/internal/delivery"
+)
 
 // deployedTag is the tag verify adds to the image it found running: unique
 // per environment and millisecond, as tags are immutable.
 func deployedTag(env string, at time.Time) string {
-	return deployedTagPrefix(env) + at.UTC().Format("20060102T150405.000Z")
+	return delivery.DeployedTagPrefix(env) + at.UTC().Format("20060102T150405.000Z")
 }
 
 // manifestTypes are the manifests BatchGetImage may return: Docker and OCI,

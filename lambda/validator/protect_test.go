@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
-	"cicd/constructs/registry"
+	"cicd/internal/delivery"
 )
 
 // Issue 14.2: verify tags the image it found running as deployed to its
@@ -153,20 +153,18 @@ func TestDeployedImageIsProtected(t *testing.T) {
 	}
 }
 
-// The validator's tags and the lifecycle rules of constructs/registry use one
-// prefix per environment, and no environment's prefix is another's.
-func TestDeployedTagPrefixMatchesTheRegistry(t *testing.T) {
+// The validator's tags start with the prefix the lifecycle rules of
+// constructs/registry keep (both take it from internal/delivery), and no
+// environment's tag has another's prefix.
+func TestDeployedTagHasItsEnvironmentsPrefixOnly(t *testing.T) {
 	envs := []string{"dev", "dev-eu", "staging", "prod", "prod-2"}
 	for _, env := range envs {
-		if got, want := deployedTagPrefix(env), registry.DeployedTagPrefix(env); got != want {
-			t.Errorf("environment %s: the validator tags %q, the lifecycle rule keeps %q", env, got, want)
-		}
 		tag := deployedTag(env, testNow)
-		if !validTag.MatchString(tag) || !strings.HasPrefix(tag, deployedTagPrefix(env)) {
+		if !validTag.MatchString(tag) || !strings.HasPrefix(tag, delivery.DeployedTagPrefix(env)) {
 			t.Errorf("tag %q is not a valid tag with the prefix", tag)
 		}
 		for _, other := range envs {
-			if other != env && strings.HasPrefix(tag, deployedTagPrefix(other)) {
+			if other != env && strings.HasPrefix(tag, delivery.DeployedTagPrefix(other)) {
 				t.Errorf("%s's tag %q has %s's prefix", env, tag, other)
 			}
 		}
