@@ -134,13 +134,22 @@ func TestParseScale(t *testing.T) {
 // cost per added pipeline, from runs with known times.
 func TestScaleFigures(t *testing.T) {
 	runs := func(wall float64, resources int) []synthRun {
-		s := synthRun{run: run{Wall: time.Duration(wall * float64(time.Second)), TreeRSS: 900 << 20}, Resources: resources, Stacks: 1, Assets: 1}
+		s := synthRun{run: run{Wall: time.Duration(wall * float64(time.Second))}, Resources: resources, Stacks: 1, Assets: 1}
 		return []synthRun{s, s}
 	}
+	// The peak memory comes from the sampled runs (Memory), not from the
+	// timed rounds, which run without the sampler.
+	sampled := func(rss int64) []synthRun { return []synthRun{{run: run{TreeRSS: rss << 20, TreePSS: (rss - 100) << 20}}} }
 	r := &results{Scale: []int{1, 5, 20}, ScaleRounds: 2, Synth: map[string][]synthRun{
 		"go@1": runs(5, 50), "go@5": runs(9, 250), "go@20": runs(29, 1000),
 		"ts@1": runs(4, 40), "ts@5": runs(8, 200), "ts@20": runs(23, 800),
-	}}
+	}, Memory: map[string][]synthRun{"go@1": sampled(900), "go@20": sampled(1400)}}
+	if m, pass, ok := r.scalePeak(0, rssTarget); !ok || !pass || m != "900 MiB at 1 pipelines (PSS 800 MiB)" {
+		t.Errorf("peak at 1 pipeline: %q %v %v, want 900 MiB, a pass", m, pass, ok)
+	}
+	if m, pass, ok := r.scalePeak(2, rssTarget); !ok || pass || !strings.HasPrefix(m, "1400 MiB at 20 pipelines") {
+		t.Errorf("peak at 20 pipelines against 1 GiB: %q %v %v, want 1400 MiB, a miss", m, pass, ok)
+	}
 	r.ScaleTargets = []synthTarget{{Key: "go@20", Label: "Go, 20 pipelines", Pipelines: 20}, {Key: "ts@20", Label: "TypeScript, 20 stacks", Pipelines: 20}}
 	if m, pass, ok := r.scaleRatio(0); !ok || !pass || !strings.HasPrefix(m, "1.00x") {
 		t.Errorf("ratio at 1 pipeline: %q %v %v, want 1.00x, a pass", m, pass, ok)

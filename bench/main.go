@@ -40,14 +40,18 @@ type results struct {
 	Machine           machine
 	Targets           []synthTarget
 	Synth             map[string][]synthRun
-	JSII              jsiiProfile
-	Tests             []testRun
-	TestFailures      []string
-	UncountedSynths   []string
-	Arm64, Amd64      lambdaBuild
-	Emulator          []emulatorRun
-	EmulatorSkipped   string
-	Warm              int
+	// Memory holds each synth command's runs with the memory sampler on,
+	// after its timed rounds: the peak memory figures come from them, the
+	// times from Synth.
+	Memory          map[string][]synthRun
+	JSII            jsiiProfile
+	Tests           []testRun
+	TestFailures    []string
+	UncountedSynths []string
+	Arm64, Amd64    lambdaBuild
+	Emulator        []emulatorRun
+	EmulatorSkipped string
+	Warm            int
 	// The scale benchmark: pipeline counts, its targets (runs in Synth),
 	// its rounds, and the diffs at the smallest and largest count.
 	Scale        []int
@@ -113,7 +117,7 @@ func mainErr(o options) error {
 	}
 	defer os.RemoveAll(work)
 	b := &bench{root: root, work: work, env: os.Environ(), log: os.Stderr}
-	res := &results{Started: time.Now().UTC(), Rounds: rounds, Synth: map[string][]synthRun{}, Warm: warm}
+	res := &results{Started: time.Now().UTC(), Rounds: rounds, Synth: map[string][]synthRun{}, Memory: map[string][]synthRun{}, Warm: warm}
 	res.Machine = b.machine()
 
 	// Preparation, outside the timed rounds.
@@ -217,6 +221,9 @@ func mainErr(o options) error {
 				res.Tests = append(res.Tests, r)
 			}
 		}
+	}
+	if err := b.memoryRuns(res, res.Targets); err != nil {
+		return err
 	}
 	if parts["scale"] {
 		if err := b.runScale(res, o, ts); err != nil {
@@ -360,6 +367,20 @@ func firstLine(s string) string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+// memoryRuns synthesizes each target once more with the memory sampler on,
+// after its timed rounds, for the peak memory figures (results.Memory).
+func (b *bench) memoryRuns(res *results, targets []synthTarget) error {
+	for _, t := range targets {
+		b.logf("peak memory: synth %s with the sampler", t.Key)
+		r, err := b.synthMemory(t)
+		if err != nil {
+			return err
+		}
+		res.Memory[t.Key] = append(res.Memory[t.Key], r)
+	}
+	return nil
+}
+
 // runScale synthesizes the apps of each pipeline count, Go and TypeScript
 // interleaved in rotating order, then times cdk diff at the smallest and
 // largest count.
@@ -386,6 +407,9 @@ func (b *bench) runScale(res *results, o options, ts *synthTarget) error {
 			}
 			res.Synth[t.Key] = append(res.Synth[t.Key], r)
 		}
+	}
+	if err := b.memoryRuns(res, targets); err != nil {
+		return err
 	}
 	for _, n := range []int{o.scale[0], o.scale[len(o.scale)-1]} {
 		for _, t := range targets {

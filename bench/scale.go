@@ -124,7 +124,7 @@ func (b *bench) measureDiff(t synthTarget, rounds int) diffRun {
 	out := filepath.Join(b.work, "diff-"+t.Key)
 	defer os.RemoveAll(out)
 	t.Timings = false
-	if _, err := b.synthInto(t, out); err != nil {
+	if _, err := b.synthInto(t, out, false); err != nil {
 		d.Failed = firstLine(err.Error())
 		return d
 	}

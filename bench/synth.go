@@ -44,14 +44,25 @@ type synthRun struct {
 	Counters map[string]float64
 }
 
+// synth times one synth of t, without sampling memory: the sampler slows
+// what it samples (measureTime).
 func (b *bench) synth(t synthTarget, tag string) (synthRun, error) {
 	out := filepath.Join(b.work, "synth-"+t.Key+"-"+tag)
 	defer os.RemoveAll(out)
-	return b.synthInto(t, out)
+	return b.synthInto(t, out, false)
 }
 
-// synthInto synthesizes t into out and leaves the assembly there.
-func (b *bench) synthInto(t synthTarget, out string) (synthRun, error) {
+// synthMemory synthesizes t once more with the memory sampler on, for the
+// peak memory figures; its time is not reported.
+func (b *bench) synthMemory(t synthTarget) (synthRun, error) {
+	out := filepath.Join(b.work, "synth-"+t.Key+"-memory")
+	defer os.RemoveAll(out)
+	return b.synthInto(t, out, true)
+}
+
+// synthInto synthesizes t into out and leaves the assembly there; sample
+// says whether to sample the process tree's memory.
+func (b *bench) synthInto(t synthTarget, out string, sample bool) (synthRun, error) {
 	// The threshold 0 makes the app write its performance counters for the
 	// CLI; it changes nothing in the templates.
 	if t.ColdBundle {
@@ -73,7 +84,7 @@ func (b *bench) synthInto(t synthTarget, out string) (synthRun, error) {
 		env = append(append([]string(nil), env...), appTimingsEnv+"="+timings)
 		defer os.Remove(timings)
 	}
-	r, err := measure(t.Dir, env, "npx", args...)
+	r, err := execute(t.Dir, env, sample, "npx", args...)
 	if err != nil {
 		return synthRun{}, err
 	}
