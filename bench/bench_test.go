@@ -139,7 +139,9 @@ func TestScaleFigures(t *testing.T) {
 	}
 	// The peak memory comes from the sampled runs (Memory), not from the
 	// timed rounds, which run without the sampler.
-	sampled := func(rss int64) []synthRun { return []synthRun{{run: run{TreeRSS: rss << 20, TreePSS: (rss - 100) << 20}}} }
+	sampled := func(rss int64) []synthRun {
+		return []synthRun{{run: run{TreeRSS: rss << 20, TreePSS: (rss - 100) << 20}}}
+	}
 	r := &results{Scale: []int{1, 5, 20}, ScaleRounds: 2, Synth: map[string][]synthRun{
 		"go@1": runs(5, 50), "go@5": runs(9, 250), "go@20": runs(29, 1000),
 		"ts@1": runs(4, 40), "ts@5": runs(8, 200), "ts@20": runs(23, 800),
