@@ -20,7 +20,8 @@ type run struct {
 	Wall time.Duration
 	// TreeRSS is the peak of the summed resident memory of every process in
 	// the command's process group (npx, the CLI, go, the app, the jsii node
-	// kernel), sampled every sampleEvery.
+	// kernel), sampled every sampleEvery; zero for a run timed without the
+	// sampler (measureTime, bench.synth).
 	TreeRSS int64
 	// TreePSS is the same peak with shared pages divided among the processes
 	// that share them (Pss in /proc/PID/smaps_rollup): the tree's real
