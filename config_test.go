@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -294,6 +296,63 @@ func TestRegionsMatchTheCDK(t *testing.T) {
 	for _, r := range awsRegions {
 		if !slices.Contains(known, r) {
 			t.Errorf("regions.go lists %s, which aws-cdk-lib does not know", r)
+		}
+	}
+}
+
+// Each limited pattern accepts exactly what the counted repetition it stands
+// for accepts: at, under and over each limit, in characters that take one to
+// four bytes, and on random values, mostly of the allowed characters.
+func TestLimitedIsTheCountedRepetition(t *testing.T) {
+	const tagChars = "aZ09 _.:/=+-@éß日本٣\u00a0\U00010400"
+	cases := []struct {
+		name    string
+		m       limited
+		counted string
+		allowed string
+	}{
+		{"CodeCommit name", codeCommitPattern, `^[A-Za-z0-9_.-]{1,100}$`, "aZ09_.-"},
+		{"ECS name", ecsNamePattern, `^[A-Za-z0-9_-]{1,255}$`, "aZ09_-"},
+		{"tag key", tagKeyPattern, `^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`, tagChars},
+		{"tag value", tagValuePattern, `^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$`, tagChars},
+	}
+	rng := rand.New(rand.NewPCG(17, 2026))
+	for _, tc := range cases {
+		counted := regexp.MustCompile(tc.counted)
+		allowed := []rune(tc.allowed)
+		value := func(n int) string {
+			var b strings.Builder
+			for range n {
+				if rng.IntN(40) == 0 {
+					b.WriteRune([]rune("#!\t\u200b\xff")[rng.IntN(5)])
+				} else {
+					b.WriteRune(allowed[rng.IntN(len(allowed))])
+				}
+			}
+			return b.String()
+		}
+		var values []string
+		for _, n := range []int{0, 1, 2, 99, 100, 101, 127, 128, 129, 254, 255, 256, 257} {
+			for _, r := range []rune{'a', 'é', '日', '\U00010400'} {
+				values = append(values, strings.Repeat(string(r), n))
+			}
+			values = append(values, value(n))
+		}
+		for range 300 {
+			values = append(values, value(rng.IntN(270)))
+		}
+		accepted := 0
+		for _, v := range values {
+			got, want := tc.m.MatchString(v), counted.MatchString(v)
+			if got != want {
+				t.Errorf("%s: %q (%d bytes): accepted %v, the counted expression %v", tc.name, v, len(v), got, want)
+			}
+			if want {
+				accepted++
+			}
+		}
+		if accepted < 10 || accepted == len(values) {
+			t.Errorf("%s: %d of %d values accepted: the values do not try both sides", tc.name, accepted, len(values))
 		}
 	}
 }
