@@ -132,13 +132,21 @@ esac
 
 // session wraps one command: it restores the session, runs the command and
 // saves the session (variables and working directory) however it ends.
+//
+// It starts no process of its own (no command substitution, no env or cat):
+// the harness runs hundreds of commands, and every fork costs milliseconds.
 const session = `. "$SESSION_STATE"
-cd "$(cat "$SESSION_DIR")" || exit 1
+IFS= read -r __dir <"$SESSION_DIR" # the file may end without a newline
+cd "${__dir:?no working directory in $SESSION_DIR}" || exit 1
 __save() {
-  local __rc=$? __v
-  # No command substitution per variable: a fork each would make every
-  # command of the harness take most of a second.
-  for __v in $(compgen -v); do
+  local __rc=$? __v __vars
+  # No command substitution: a fork per variable would make every command
+  # of the harness take most of a second. The exported variables
+  # (what env would list) go to SESSION_ENV from the same loop.
+  compgen -v >"$SESSION_STATE.names"
+  mapfile -t __vars <"$SESSION_STATE.names"
+  for __v in "${__vars[@]}"; do
+    case "${!__v@a}" in *x*) [ -z "${!__v+set}" ] || printf '%s=%s\0' "$__v" "${!__v}" >&3 ;; esac
     case "$__v" in
     BASH* | SHELLOPTS | PIPESTATUS | FUNCNAME | GROUPS | DIRSTACK | SHLVL | PWD | OLDPWD | _ | \
       RANDOM | SRANDOM | SECONDS | LINENO | HISTCMD | EPOCHSECONDS | EPOCHREALTIME | PPID | UID | EUID | \
@@ -146,9 +154,8 @@ __save() {
     esac
     case "${!__v@a}" in *r*) continue ;; esac
     declare -p "$__v" 2>/dev/null
-  done >"$SESSION_STATE"
+  done >"$SESSION_STATE" 3>"$SESSION_ENV"
   pwd >"$SESSION_DIR"
-  env -0 >"$SESSION_ENV"
   exit "$__rc"
 }
 trap __save EXIT
