@@ -188,46 +188,58 @@ func TestGuardValidatesSeveralTemplates(t *testing.T) {
 	}
 }
 
-// Leaving out the rule files that name none of a template's resource types
-// changes no result: on a template of the types the app synthesizes, each
-// breaking rules, the failures are those of every rule file.
-func TestGuardRulesForTheTemplatesTypes(t *testing.T) {
+// Showing rule files only the resources of the types they name changes no
+// result: on a template of the types the app synthesizes, each breaking
+// rules, and with references between them (a log group's key, a bucket's
+// log bucket, one of them a resource of a type the rule does not name), the
+// failures are those of every rule file on the whole template; and a YAML
+// template, which is given whole, gets the failures of its JSON twin.
+func TestGuardRulesSeeTheirTypes(t *testing.T) {
 	template := writeTemplate(t, `{
+  "Parameters": {"Stage": {"Type": "String", "Default": "dev"}},
   "Resources": {
-    "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
+    "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"LoggingConfiguration": {"DestinationBucketName": {"Ref": "LogBucket"}}}},
+    "LogBucket": {"Type": "AWS::S3::Bucket", "Properties": {"VersioningConfiguration": {"Status": "Enabled"}}},
+    "BucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {"Bucket": {"Ref": "Bucket"}, "PolicyDocument": {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}]}}},
     "Key": {"Type": "AWS::KMS::Key", "Properties": {"EnableKeyRotation": false}},
     "Function": {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "nodejs16.x", "Handler": "i.h", "Role": "arn:aws:iam::123456789012:role/r", "Code": {"ZipFile": "x"}}},
-    "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {}},
-    "Project": {"Type": "AWS::CodeBuild::Project", "Properties": {"Environment": {"PrivilegedMode": true, "Type": "LINUX_CONTAINER", "ComputeType": "BUILD_GENERAL1_SMALL", "Image": "i"}, "Source": {"Type": "NO_SOURCE"}, "Artifacts": {"Type": "NO_ARTIFACTS"}, "ServiceRole": "r"}},
+    "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"KmsKeyId": {"Fn::GetAtt": ["Key", "Arn"]}}},
+    "OtherLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {"KmsKeyId": {"Ref": "Topic"}, "RetentionInDays": 7}},
+    "Project": {"Type": "AWS::CodeBuild::Project", "Properties": {"Environment": {"PrivilegedMode": true, "Type": "LINUX_CONTAINER", "ComputeType": "BUILD_GENERAL1_SMALL", "Image": "i"}, "Source": {"Type": "NO_SOURCE"}, "Artifacts": {"Type": "NO_ARTIFACTS"}, "ServiceRole": "r", "LogsConfig": {"S3Logs": {"Status": "ENABLED", "Location": {"Ref": "Topic"}}}}},
     "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {"KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}], "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}]}},
     "Repository": {"Type": "AWS::ECR::Repository", "Properties": {"ImageTagMutability": "MUTABLE"}},
     "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
     "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}, "Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]}}
   }
 }`)
+	yaml := filepath.Join(t.TempDir(), "template.yaml")
+	body := "Resources:\n  OpenBucket:\n    Type: AWS::S3::Bucket\n    Properties: {}\n" +
+		"  OpenKey:\n    Type: AWS::KMS::Key\n    Properties:\n      KeyPolicy:\n        Statement:\n" +
+		"          - {Effect: Allow, Principal: {AWS: '*'}, Action: 'kms:*', Resource: '*'}\n"
+	if err := os.WriteFile(yaml, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	twin := writeTemplate(t, badTemplate)
+
 	g := guard(t)
-	rules, err := g.rulesFor([]string{template})
+	// With a YAML template, every rule file runs on the whole templates.
+	all, err := g.ValidateAll(template, yaml)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := g.run([]string{g.Rules}, []string{template})
-	if err != nil {
-		t.Fatal(err)
+	if len(all[template]) < 10 || len(all[yaml]) < 2 {
+		t.Fatalf("%d and %d failures, want at least 10 and 2:\n%v\n%v", len(all[template]), len(all[yaml]), all[template], all[yaml])
 	}
-	some, err := g.run(rules, []string{template})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all[template]) < 8 || !reflect.DeepEqual(some, all) {
-		t.Errorf("with %d rule files: %v\nwith all: %v", len(rules), some[template], all[template])
-	}
-	// The rule files of types the template does not hold are left out:
-	// most of them.
-	files, err := filepath.Glob(filepath.Join(g.Rules, "*", "*.guard"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("rule files in %s: %v", g.Rules, err)
-	}
-	if len(rules) > len(files)/2 {
-		t.Errorf("%d of %d rule files run on a template of %d types, want most left out", len(rules), len(files), 9)
+	// The planned runs, and a run for each set of types that rule files
+	// name (what the plan makes when runs cost nothing), on the template
+	// and on the JSON twin of the YAML one.
+	for name, c := range map[string]costs{"planned": measured, "a run a set of types": {}} {
+		some, err := g.validate([]string{template, twin}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(some[template], all[template]) || !reflect.DeepEqual(some[twin], all[yaml]) {
+			t.Errorf("%s: %v\n%v\nevery rule file on the whole templates: %v\n%v", name, some[template], some[twin], all[template], all[yaml])
+		}
 	}
 }
