@@ -306,7 +306,7 @@ func sameReport(a, b jsonReport) bool {
 	return js(a) == js(b)
 }
 
-// TestLargeHistoryIsReadByQueriesOnly: thousands of outcomes in three
+// TestLargeHistoryIsReadByQueriesOnly: a thousand outcomes in three
 // environments come back complete, page after page, and the command calls
 // Query (and GetParameter) only: never Scan.
 func TestLargeHistoryIsReadByQueriesOnly(t *testing.T) {
@@ -314,7 +314,7 @@ func TestLargeHistoryIsReadByQueriesOnly(t *testing.T) {
 	const service, table = "billing", "cicd-billing-history"
 	createTable(t, db, table)
 	envs := []string{"dev", "staging", "prod"}
-	const perEnv, pageSize = 700, 100
+	const perEnv, pageSize = 300, 40
 	var all []delivery.Record
 	want := map[string]bool{}
 	deployed := map[string]int{}

@@ -150,6 +150,7 @@ func TestLoadWaiversRejects(t *testing.T) {
 }
 
 func TestLintReportsFindings(t *testing.T) {
+	t.Parallel()
 	// One run on both templates: cfn-lint takes seconds to start.
 	bad := writeTemplate(t, `{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"Bogus": 1}}}}`)
 	clean := writeTemplate(t, `{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {}}}}`)
@@ -195,6 +196,7 @@ func TestGuardValidatesSeveralTemplates(t *testing.T) {
 // failures are those of every rule file on the whole template; and a YAML
 // template, which is given whole, gets the failures of its JSON twin.
 func TestGuardRulesSeeTheirTypes(t *testing.T) {
+	t.Parallel()
 	template := writeTemplate(t, `{
   "Parameters": {"Stage": {"Type": "String", "Default": "dev"}},
   "Resources": {

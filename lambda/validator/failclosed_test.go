@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,16 +120,35 @@ func TestJobEndsInTime(t *testing.T) {
 			w.rolledOut(testRepoURI + ":" + testTag)
 			w.manifests.hang = true
 		}, status: StatusDeployed},
+		{name: "STS AssumeRole hangs", event: multi("verify", map[string]any{"target": map[string]any{"roleArn": stagingRole}}),
+			setup: func(w *world) { w.roles.hang = true }, status: StatusError},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			w := newWorld()
-			tc.setup(w)
+	// The cases wait on hung calls, not on the processor, so they run all
+	// at once (t.Parallel runs GOMAXPROCS tests at a time), then each is
+	// checked.
+	type run struct {
+		w        *world
+		o        observed
+		deadline time.Time
+		returned time.Time
+	}
+	runs := make([]run, len(cases))
+	var wg sync.WaitGroup
+	for i, tc := range cases {
+		w := newWorld()
+		tc.setup(w)
+		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), limit)
 			defer cancel()
 			deadline, _ := ctx.Deadline()
 			o := w.run(ctx, jobEventJSON(testJob, tc.event, ""))
+			runs[i] = run{w: w, o: o, deadline: deadline, returned: time.Now()}
+		})
+	}
+	wg.Wait()
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w, o := runs[i].w, runs[i].o
 			if o.panicked != nil || o.results != 1 {
 				t.Fatalf("want one job result; got %s", o)
 			}
@@ -138,11 +158,14 @@ func TestJobEndsInTime(t *testing.T) {
 			if o.err != nil {
 				t.Errorf("the job was ended, but Handle() = %v", o.err)
 			}
-			if left := time.Until(deadline); left <= 0 {
+			if left := runs[i].deadline.Sub(runs[i].returned); left <= 0 {
 				t.Errorf("Handle returned %s after the deadline", -left)
 			}
 			if tc.status != "" && o.status() != tc.status {
 				t.Errorf("item status %q, want %q; %s", o.status(), tc.status, o)
+			}
+			if tc.status == StatusError && o.result != failed {
+				t.Errorf("job result %v with an ERROR item, want it failed; %s", o.result, o)
 			}
 		})
 	}

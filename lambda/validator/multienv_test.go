@@ -265,15 +265,3 @@ func TestTargetClientsAreBuiltOnce(t *testing.T) {
 		t.Errorf("%d AssumeRole calls for three jobs, want 1 (the credentials are cached)", len(w.roles.calls))
 	}
 }
-
-// A hanging STS is one more dependency that must not keep the job from ending.
-func TestJobEndsInTimeWhenSTSHangs(t *testing.T) {
-	w := newWorld()
-	w.roles.hang = true
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	o := w.run(ctx, jobEventJSON(testJob, multi("verify", map[string]any{"target": map[string]any{"roleArn": stagingRole}}), ""))
-	if o.results != 1 || o.result != failed || w.pipeline.resultErrs[0] != nil || o.err != nil || o.status() != StatusError {
-		t.Fatalf("want the job failed in time with an ERROR item; got %s", o)
-	}
-}

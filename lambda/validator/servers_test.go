@@ -28,6 +28,11 @@ import (
 // speaking AWS JSON 1.1, and an HTTP endpoint subscribed to the SNS topic.
 
 func TestMain(m *testing.M) {
+	// moto takes seconds to start: it starts now, beside the tests that
+	// need no server, and the first test that needs it waits for it.
+	if path, ok := lookTool("moto_server"); ok {
+		go moto.once.Do(func() { moto.url, moto.err = startMoto(path) })
+	}
 	code := m.Run()
 	stopMoto()
 	if bootstrapOnce.path != "" {
@@ -41,14 +46,8 @@ func TestMain(m *testing.M) {
 // elsewhere, saying what to install either way.
 func findTool(t testing.TB, name, install string, extraDirs ...string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
+	if p, ok := lookTool(name, extraDirs...); ok {
 		return p
-	}
-	for _, dir := range extraDirs {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p
-		}
 	}
 	msg := fmt.Sprintf("%s not found on PATH: %s", name, install)
 	if os.Getenv("CI") == "true" {
@@ -56,6 +55,20 @@ func findTool(t testing.TB, name, install string, extraDirs ...string) string {
 	}
 	t.Skip(msg + " (this test fails instead of skipping when CI=true)")
 	return ""
+}
+
+// lookTool looks for a command on PATH and in extra directories.
+func lookTool(name string, extraDirs ...string) (string, bool) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, true
+	}
+	for _, dir := range extraDirs {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 var moto struct {
@@ -109,6 +122,7 @@ func startMoto(path string) (string, error) {
 }
 
 func stopMoto() {
+	moto.once.Do(func() {}) // waits for a start under way
 	if moto.cmd != nil {
 		killGroup(moto.cmd)
 	}
