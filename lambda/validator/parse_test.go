@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"cicd/internal/patterntest"
 )
 
 func TestParseUserParameters(t *testing.T) {
@@ -257,7 +259,6 @@ func TestBoundedIsTheCountedRepetition(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(17, 2026))
 	for _, tc := range cases {
-		counted := regexp.MustCompile(tc.counted)
 		value := func(n int) string {
 			var b strings.Builder
 			b.WriteString(tc.prefix)
@@ -277,19 +278,7 @@ func TestBoundedIsTheCountedRepetition(t *testing.T) {
 		for range 300 {
 			values = append(values, value(rng.IntN(530)))
 		}
-		accepted := 0
-		for _, v := range values {
-			got, want := tc.m.MatchString(v), counted.MatchString(v)
-			if got != want {
-				t.Errorf("%s: %q (%d bytes): accepted %v, the counted expression %v", tc.name, v, len(v), got, want)
-			}
-			if want {
-				accepted++
-			}
-		}
-		if accepted < 10 || accepted == len(values) {
-			t.Errorf("%s: %d of %d values accepted: the values do not try both sides", tc.name, accepted, len(values))
-		}
+		patterntest.SameAsCounted(t, tc.name, tc.m, tc.counted, values)
 	}
 	for _, v := range []string{role + "deploy", role + strings.Repeat("a", 513), "arn:aws-cn:iam::210987654321:role/path/deploy"} {
 		if got, want := validRoleARN.FindStringSubmatch(v), regexp.MustCompile(roleCounted).FindStringSubmatch(v); (got == nil) != (want == nil) || (got != nil && got[1] != want[1]) {
