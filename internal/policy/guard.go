@@ -335,14 +335,15 @@ func (g Guard) ruleGroups() ([]ruleGroup, error) {
 		key := strings.Join(types, " ")
 		i, ok := index[key]
 		if !ok {
-			i, index[key] = len(groups), len(groups)
-			groups = append(groups, ruleGroup{})
-			for _, t := range types {
-				if groups[i].types == nil {
-					groups[i].types = map[string]bool{}
+			var named map[string]bool // nil: the whole template
+			if len(types) > 0 {
+				named = map[string]bool{}
+				for _, t := range types {
+					named[t] = true
 				}
-				groups[i].types[t] = true
 			}
+			i, index[key] = len(groups), len(groups)
+			groups = append(groups, ruleGroup{types: named})
 		}
 		groups[i].rules = append(groups[i].rules, path)
 		return nil
