@@ -436,15 +436,15 @@ type jobEvent struct {
 	ContinuationToken string
 }
 
-// parseEvent reads a CodePipeline job event. Without a job id it is not a job
-// (ErrNotAJob); with one, a malformed rest still yields the id so the job can
+// parseEvent reads a CodePipeline job event. Without a valid job id, taken as
+// written, it is not a job (ErrNotAJob); with one, a malformed rest still yields the id so the job can
 // be failed instead of left to time out.
 func parseEvent(raw []byte) (jobEvent, error) {
 	var ev events.CodePipelineJobEvent
 	err := json.Unmarshal(raw, &ev)
 	job := ev.CodePipelineJob
 	out := jobEvent{
-		ID:                strings.TrimSpace(job.ID),
+		ID:                job.ID,
 		UserParameters:    job.Data.ActionConfiguration.Configuration.UserParameters,
 		ContinuationToken: job.Data.ContinuationToken,
 	}

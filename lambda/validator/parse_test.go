@@ -124,6 +124,9 @@ func TestParseEvent(t *testing.T) {
 		{name: "not JSON", in: `hello`, wantErr: ErrNotAJob},
 		{name: "another event", in: `{"detail-type":"Scheduled Event"}`, wantErr: ErrNotAJob},
 		{name: "a blank id", in: `{"CodePipeline.job":{"id":"   "}}`, wantErr: ErrNotAJob},
+		// CodePipeline knows a job by its id exactly as written: trimmed, it
+		// would name another job, which could then be ended in its place.
+		{name: "an id with a space", in: `{"CodePipeline.job":{"id":"j-1 "}}`, wantErr: ErrNotAJob},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

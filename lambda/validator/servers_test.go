@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -29,8 +30,12 @@ import (
 
 func TestMain(m *testing.M) {
 	// moto takes seconds to start: it starts now, beside the tests that
-	// need no server, and the first test that needs it waits for it.
-	if path, ok := lookTool("moto_server"); ok {
+	// need no server, and the first test that needs it waits for it. Not
+	// when fuzzing: no fuzz target needs it, and a fuzz worker's moto
+	// would inherit the worker's pipes to the fuzzing process, which then
+	// waits on them for ever.
+	flag.Parse()
+	if path, ok := lookTool("moto_server"); ok && !fuzzing() {
 		go moto.once.Do(func() { moto.url, moto.err = startMoto(path) })
 	}
 	code := m.Run()
@@ -39,6 +44,17 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(filepath.Dir(bootstrapOnce.path))
 	}
 	os.Exit(code)
+}
+
+// fuzzing reports whether this process runs a fuzz target: as the fuzzing
+// process (-test.fuzz) or as one of its workers (-test.fuzzworker).
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }
 
 // findTool looks for a command on PATH and in extra directories. Missing, it
