@@ -1,6 +1,6 @@
-// Package kernel starts aws-cdk-lib's jsii kernel as a direct child of the
-// Go process, without the relay process that jsii-runtime-go puts in front
-// of it.
+// Package kernel starts aws-cdk-lib's jsii kernel without the relay process
+// that jsii-runtime-go puts in front of it, and ends it without waiting for
+// Node.js's teardown.
 //
 // jsii-runtime-go runs "node <dir>/bin/jsii-runtime.js". That script is only
 // a relay: it starts the kernel, <dir>/lib/program.js, as a second Node.js
@@ -12,7 +12,10 @@
 // from fd 3 (the launcher's stdin) and responses written to fd 4 (its
 // stdout), where the kernel would write them to fd 3. What JavaScript prints
 // reaches the Go process as one JSON line on stderr per write, as the relay
-// sent it. The kernel is the same program either way.
+// sent it. The kernel is the same program either way. The launcher is a
+// shell that waits for the kernel: when the kernel exits cleanly it ends
+// itself at once (see Preload), and the launcher reports that as a clean
+// exit.
 //
 // Importing the package is what turns it on, for the program's one kernel:
 // jsii-runtime-go reads JSII_NODE when the first package of aws-cdk-go
@@ -53,7 +56,18 @@ fi
 # CICD_JSII_V8_POOL_SIZE from the cores the app may use.
 pool=${CICD_JSII_V8_POOL_SIZE:-4}
 case $pool in ''|*[!0-9]*) pool=4 ;; esac
-exec node --v8-pool-size="$pool" --preserve-symlinks --require "$(dirname "$0")/direct.cjs" "$program" 3<&0 4>&1 </dev/null 1>&2
+# A clean exit of the kernel ends it with SIGUSR2 (direct.cjs), which is
+# exit status 0 here. The shell's own stderr is /dev/null from here on, so
+# that it does not report the signal (a subshell that execs node, so that no
+# redirection of the command is in place while the shell waits for it); the
+# kernel's stderr is the launcher's, kept on fd 9.
+exec 9>&2 2>/dev/null
+(exec node --v8-pool-size="$pool" --preserve-symlinks --require "$(dirname "$0")/direct.cjs" "$program" 3<&0 4>&1 </dev/null 1>&9 2>&9 9>&-)
+status=$?
+if [ "$status" -gt 128 ] && [ "$(kill -l "$status")" = USR2 ]; then
+  exit 0
+fi
+exit "$status"
 `
 
 // Preload runs in the kernel's process before program.js (node --require).
@@ -80,6 +94,22 @@ function writeAll(fd, buffer) {
     }
   }
 }
+
+// A clean exit ends the process at once, with SIGUSR2, which the launcher
+// reports as exit status 0. Node.js's own exit first waits for the tasks
+// under way on V8's background threads: after a short synth, that is the
+// optimizing compile of aws-cdk-lib's WebAssembly template validator, which
+// nothing will run any more (about 0.9 s of a one-pipeline synth on two
+// cores). By then the kernel has written its last response and its 'exit'
+// listeners have run (its work folder is removed); what is left is
+// Node.js's teardown. Any other exit status takes Node.js's own way out.
+const reallyExit = process.reallyExit;
+process.reallyExit = function (code) {
+  if (!code) {
+    process.kill(process.pid, 'SIGUSR2');
+  }
+  return reallyExit.call(this, code);
+};
 
 // What JavaScript prints goes to the Go process as the relay sent it: one
 // JSON line on stderr per write, {"stdout": base64} or {"stderr": base64}.

@@ -13,15 +13,24 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // fakeRuntime lays out a jsii runtime as jsii-runtime-go extracts it: a
 // relay (bin/jsii-runtime.js) that must not run, and a kernel
 // (lib/program.js) that reads one request from fd 3, answers on fd 3,
-// prints to stdout and stderr, and reports its parent process and the size
-// of V8's thread pool it was given.
+// prints to stdout and stderr, and reports the program its parent process
+// runs and the size of V8's thread pool it was given.
 func fakeRuntime(t *testing.T) (relay string) {
+	t.Helper()
+	return fakeRuntimeEnding(t, "")
+}
+
+// fakeRuntimeEnding is fakeRuntime with a kernel that runs end after it has
+// answered.
+func fakeRuntimeEnding(t *testing.T, end string) (relay string) {
 	t.Helper()
 	dir := t.TempDir()
 	write := func(path, body string) {
@@ -42,8 +51,9 @@ console.log('printed');
 process.stderr.write('warned\n');
 process.stdout.write(Buffer.from([0xff, 0x0a]));
 const pool = process.execArgv.filter(a => a.startsWith('--v8-pool-size')).join(' ');
-fs.writeSync(3, Buffer.from('got ' + buf.subarray(0, n).toString().trim() + ', parent ' + process.ppid + ', ' + pool + '\n'));
-`)
+const parent = require('path').basename(fs.readFileSync('/proc/' + process.ppid + '/cmdline', 'utf8').split('\0')[0]);
+fs.writeSync(3, Buffer.from('got ' + buf.subarray(0, n).toString().trim() + ', parent ' + parent + ', ' + pool + '\n'));
+`+end)
 	return filepath.Join(dir, "bin", "jsii-runtime.js")
 }
 
@@ -64,16 +74,16 @@ func run(t *testing.T, env []string, stdin string, args ...string) (stdout, stde
 	return out.String(), errOut.String(), err
 }
 
-// The kernel runs as the launcher's own process, a child of the one that
-// started it: its answers arrive on stdout and what it prints arrives as
-// the relay's JSON lines on stderr.
+// The kernel runs in the relay's place, under the launcher's shell: its
+// answers arrive on stdout and what it prints arrives as the relay's JSON
+// lines on stderr.
 func TestLauncherRunsTheKernelInPlaceOfTheRelay(t *testing.T) {
 	stdout, stderr, err := run(t, []string{PoolSizeVariable + "=2"}, "hello\n", fakeRuntime(t))
 	if err != nil {
 		t.Fatalf("launcher: %v\nstderr:\n%s", err, stderr)
 	}
-	if want := fmt.Sprintf("got hello, parent %d, --v8-pool-size=2\n", os.Getpid()); stdout != want {
-		t.Errorf("stdout %q, want %q (the kernel answers on stdout as a child of this process)", stdout, want)
+	if want := "got hello, parent sh, --v8-pool-size=2\n"; stdout != want && stdout != strings.Replace(want, "sh", "dash", 1) {
+		t.Errorf("stdout %q, want %q (the kernel answers on stdout, started by the launcher's shell, not by node)", stdout, want)
 	}
 	var printed []string
 	for line := range strings.Lines(stderr) {
@@ -132,6 +142,63 @@ func TestLauncherRunsOtherProgramsAsAsked(t *testing.T) {
 	}
 	if _, stderr, err := run(t, nil, "", relay); !strings.Contains(stderr, "the relay ran") {
 		t.Errorf("launcher without program.js: %v, stderr %q, want the relay run", err, stderr)
+	}
+}
+
+// A kernel that exits cleanly ends at once, whatever Node.js's teardown
+// would wait for (here a worker thread blocked in a child process for two
+// minutes), and the launcher reports exit status 0 and nothing more. Any
+// other end keeps its status: an exit code, or a signal that is not the
+// kernel's own.
+func TestLauncherEndsACleanExitAtOnce(t *testing.T) {
+	blocked := `const { Worker } = require('worker_threads');
+new Worker("require('child_process').execSync('sleep 120')", { eval: true })
+  .on('online', () => setTimeout(() => process.exit(%s), 200));
+`
+	for _, tc := range []struct {
+		name, end string
+		status    int
+	}{
+		{"clean exit", fmt.Sprintf(blocked, "0"), 0},
+		{"exit code", `process.exit(3);`, 3},
+		{"killed", `process.kill(process.pid, 'SIGTERM');`, 128 + 15},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			launcher, err := install(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(launcher, fakeRuntimeEnding(t, tc.end))
+			cmd.Stdin = strings.NewReader("x\n")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			// The blocked worker's sleep outlives the kernel: it is ended
+			// with its process group.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err = <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("the launcher still runs after %v: the kernel's exit waited for Node.js's teardown", time.Since(start))
+			}
+			if got := cmd.ProcessState.ExitCode(); got != tc.status {
+				t.Errorf("exit status %d (%v), want %d", got, err, tc.status)
+			}
+			for line := range strings.Lines(stderr.String()) {
+				if !strings.HasPrefix(line, `{"std`) {
+					t.Errorf("stderr line %q: the launcher's shell reported something", line)
+				}
+			}
+			if !strings.HasPrefix(stdout.String(), "got x") {
+				t.Errorf("stdout %q, want the kernel's answer", stdout.String())
+			}
+		})
 	}
 }
 
