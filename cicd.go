@@ -324,9 +324,12 @@ func run(stderr io.Writer) (code int) {
 	constructed := time.Now()
 	app.Synth(nil)
 	if timings != "" {
+		synthesized := time.Now()
+		jsii.Close() // main closes it again, which does nothing
 		ms := func(from, to time.Time) float64 { return float64(to.Sub(from).Microseconds()) / 1000 }
 		data, _ := json.Marshal(map[string]float64{
-			"kernel": ms(started, kernel), "constructs": ms(kernel, constructed), "synth": ms(constructed, time.Now()),
+			"kernel": ms(started, kernel), "constructs": ms(kernel, constructed), "synth": ms(constructed, synthesized),
+			"exit": ms(synthesized, time.Now()),
 		})
 		if err := os.WriteFile(timings, data, 0o644); err != nil {
 			fmt.Fprintln(stderr, "error: "+err.Error())
@@ -338,9 +341,10 @@ func run(stderr io.Writer) (code int) {
 
 // TimingsEnv names a file to which the app writes, in milliseconds, how long
 // it took to start the jsii kernel (process start to new App), to build the
-// stacks (our construct calls, the configuration read included) and to
-// synthesize them (aws-cdk-lib: validation and asset staging). It also turns
-// aws-cdk-lib's performance report on. bench/run sets it.
+// stacks (our construct calls, the configuration read included), to
+// synthesize them (aws-cdk-lib: validation and asset staging) and to close
+// the kernel (until its process ended). It also turns aws-cdk-lib's
+// performance report on. bench/run sets it.
 const TimingsEnv = "CICD_SYNTH_TIMINGS"
 
 // appContext is the app's whole context as plain JSON values.

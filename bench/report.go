@@ -414,8 +414,8 @@ func wallMs(s synthRun) (float64, bool) { return 1000 * seconds(s.Wall), true }
 
 var breakdownRows = []breakdownRow{
 	{"whole `cdk synth`, wall", wallMs, wallMs},
-	{"the CLI: npx, its start, the app's process start, reading the assembly (the rest of the wall time)",
-		rest(wallMs, appTiming("kernel"), appTiming("constructs"), appTiming("synth")),
+	{"the CLI: npx, its start, the app's process start, reading the assembly (the rest of the wall time; TypeScript: with its process's exit)",
+		rest(wallMs, appTiming("kernel"), appTiming("constructs"), appTiming("synth"), appTiming("exit")),
 		rest(wallMs, counter("phase:Load"), counter("phase:Construction"), counter("phase:Synthesis"))},
 	{"the jsii kernel's start-up (Go: process start to `new App` answered; TypeScript: `phase:Load`, loading aws-cdk-lib)", appTiming("kernel"), counter("phase:Load")},
 	{"building the construct tree: our construct calls (Go: the configuration read and NewStacks; `phase:Construction`), asset staging included", appTiming("constructs"), counter("phase:Construction")},
@@ -425,6 +425,7 @@ var breakdownRows = []breakdownRow{
 	{"... of which template validation (`validateTemplates`)", counter("validateTemplates"), counter("validateTemplates")},
 	{"... ... of which the rule checks themselves (`CloudFormationValidate.validate`)", counter("CloudFormationValidate.validate"), counter("CloudFormationValidate.validate")},
 	{"... the rest: resolving tokens, writing templates and manifests", rest(appTiming("synth"), counter("validateTemplates")), rest(counter("phase:Synthesis"), counter("validateTemplates"))},
+	{"the jsii kernel's exit (Go: `jsii.Close`, until the kernel's process ended)", appTiming("exit"), appTiming("exit")},
 	{"jsii requests the kernel read (`fs.readSync` calls; a count, not ms)", counter("fs.readSync(cnt)"), counter("fs.readSync(cnt)")},
 }
 

@@ -37,7 +37,7 @@ type synthRun struct {
 	// Stacks and Assets are the cloud assembly's templates and file or
 	// image assets (distinct hashes over every stack's asset manifest).
 	Stacks, Assets int
-	// App are the Go app's own timings (ms): kernel, constructs, synth.
+	// App are the Go app's own timings (ms): kernel, constructs, synth, exit.
 	App map[string]float64
 	// Counters are aws-cdk-lib's own performance counters (milliseconds),
 	// written to the output folder when the slow-synth threshold is 0.
