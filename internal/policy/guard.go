@@ -114,15 +114,19 @@ func (g Guard) validate(templates []string, c costs) (map[string][]Violation, er
 		return nil, err
 	}
 	whole := make([]data, len(templates))
-	for i, t := range templates {
-		whole[i] = data{file: t, template: t}
-	}
 	docs := make([]map[string]any, len(templates))
 	sizes := make([]map[string]int, len(templates))
+	readable := true
 	for i, t := range templates {
+		whole[i] = data{file: t, template: t}
 		if docs[i], sizes[i] = readTemplate(t); docs[i] == nil {
-			return g.run([]string{g.Rules}, whole)
+			readable = false
 		}
+	}
+	// A template that is not JSON: every rule file on the whole templates.
+	runs := []ruleGroup{{rules: []string{g.Rules}}}
+	if readable {
+		runs = plan(groups, sizes, c)
 	}
 	dir, err := os.MkdirTemp("", "cfn-guard-")
 	if err != nil {
@@ -134,7 +138,7 @@ func (g Guard) validate(templates []string, c costs) (map[string][]Violation, er
 	for _, t := range templates {
 		out[t] = []Violation{}
 	}
-	for i, run := range plan(groups, sizes, c) {
+	for i, run := range runs {
 		files := whole
 		if run.types != nil {
 			files = nil
@@ -238,7 +242,8 @@ type data struct {
 }
 
 // run runs the rule files on the data files in one cfn-guard run and
-// returns the failures of each template.
+// returns the failures of each template, unsorted and possibly repeated
+// (validate sorts them and keeps one of each).
 func (g Guard) run(rules []string, files []data) (map[string][]Violation, error) {
 	args := []string{"validate"}
 	for _, r := range rules {
@@ -267,30 +272,22 @@ func (g Guard) run(rules []string, files []data) (map[string][]Violation, error)
 		return nil, fmt.Errorf("cfn-guard on %s: unreadable report: %v", what, err)
 	}
 	out := make(map[string][]Violation, len(files))
-	seen := map[string]map[Violation]bool{}
 	for _, report := range reports {
 		t, ok := template[report.Name]
 		if !ok {
 			return nil, fmt.Errorf("cfn-guard on %s: a report on %q, which was not given", what, report.Name)
 		}
-		if seen[t] == nil {
-			seen[t] = map[Violation]bool{}
+		if out[t] == nil {
 			out[t] = []Violation{}
 		}
 		for _, failed := range report.NotCompliant {
-			for _, v := range violations(failed) {
-				if !seen[t][v] {
-					seen[t][v] = true
-					out[t] = append(out[t], v)
-				}
-			}
+			out[t] = append(out[t], violations(failed)...)
 		}
 	}
 	for _, t := range templates {
 		if _, ok := out[t]; !ok {
 			return nil, fmt.Errorf("cfn-guard on %s: no report on %s", what, t)
 		}
-		sort.Slice(out[t], func(i, j int) bool { return out[t][i].String() < out[t][j].String() })
 	}
 	return out, nil
 }

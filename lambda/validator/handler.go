@@ -436,9 +436,9 @@ type jobEvent struct {
 	ContinuationToken string
 }
 
-// parseEvent reads a CodePipeline job event. Without a valid job id, taken as
-// written, it is not a job (ErrNotAJob); with one, a malformed rest still yields the id so the job can
-// be failed instead of left to time out.
+// parseEvent reads a CodePipeline job event. Without a valid job id, taken
+// as written, it is not a job (ErrNotAJob); with one, a malformed rest still
+// yields the id so the job can be failed instead of left to time out.
 func parseEvent(raw []byte) (jobEvent, error) {
 	var ev events.CodePipelineJobEvent
 	err := json.Unmarshal(raw, &ev)
