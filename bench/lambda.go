@@ -26,10 +26,10 @@ import (
 )
 
 // bundlingFlags reads the build environment and flags of the validator
-// asset from constructs/validator/bundling.go, so the size measured here is
+// asset from internal/gobundle/gobundle.go, so the size measured here is
 // the size of what the stack deploys.
 func bundlingFlags(root string) (env map[string]string, flags []string, err error) {
-	path := filepath.Join(root, "constructs", "validator", "bundling.go")
+	path := filepath.Join(root, "internal", "gobundle", "gobundle.go")
 	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
 	if err != nil {
 		return nil, nil, err

@@ -20,7 +20,7 @@ const (
 	synthRatioTarget    = 1.10 // Go synth time per resource / TypeScript's
 	marginalRatioTarget = 1.10 // Go's cost of one more resource / TypeScript's
 	testWallTarget      = 60.0 // seconds, warm, on 2 cores
-	bootstrapGuard      = 14e6 // bytes: constructs/validator's TestBootstrapSizeGuard
+	bootstrapGuard      = 14e6 // bytes: TestBootstrapSizeGuard (constructs/validator_test.go)
 	initTarget          = 25.0 // ms
 	warmTarget          = 5.0  // ms
 	rssTarget           = 1 << 30
@@ -534,7 +534,7 @@ func lambdaSection(w *strings.Builder, r *results) {
 	if r.Arm64.Bytes == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n### validator Lambda\n\nBuilt with the environment and flags of constructs/validator/bundling.go. linux/arm64 (deployed): %d bytes (%.2f MB, %.2f MB zipped; constructs/validator's TestBootstrapSizeGuard fails above 14 MB); built into a fresh folder with a warm Go build cache in %.2f s, what bundling costs a synth when the bundle cache misses. linux/amd64 (run here): %d bytes.\n",
+	fmt.Fprintf(w, "\n### validator Lambda\n\nBuilt with the environment and flags of internal/gobundle/gobundle.go. linux/arm64 (deployed): %d bytes (%.2f MB, %.2f MB zipped; TestBootstrapSizeGuard (constructs/validator_test.go) fails above 14 MB); built into a fresh folder with a warm Go build cache in %.2f s, what bundling costs a synth when the bundle cache misses. linux/amd64 (run here): %d bytes.\n",
 		r.Arm64.Bytes, float64(r.Arm64.Bytes)/1e6, float64(r.Arm64.Zipped)/1e6, seconds(r.Arm64.Wall), r.Amd64.Bytes)
 	if len(r.Emulator) == 0 {
 		return

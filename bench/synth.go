@@ -137,7 +137,8 @@ func countAssets(dir string) int {
 	return len(hashes)
 }
 
-// bundleCacheDir is where constructs/validator keeps built bootstraps.
+// bundleCacheDir is where constructs/validator keeps built bootstraps
+// (internal/gobundle.UserCache).
 func bundleCacheDir() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {

@@ -322,8 +322,8 @@ func assetCode(moduleDir string) (awslambda.Code, error) {
 		}
 		moduleDir = root
 	}
-	bundler := &goBundler{moduleDir: moduleDir, pkg: PackagePath}
-	hash, err := bundler.sourceHash()
+	bundler := newBundler(moduleDir)
+	hash, err := bundler.SourceHash()
 	if err != nil {
 		return nil, err
 	}

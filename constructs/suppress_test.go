@@ -1,4 +1,4 @@
-package suppress
+package constructs_test
 
 import (
 	"encoding/base64"
@@ -16,28 +16,27 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"cicd/internal/cdktest"
+	"cicd/internal/suppress"
 )
-
-func TestMain(m *testing.M) { cdktest.Main(m) }
 
 func TestRecordsOnTheResourceOnly(t *testing.T) {
 	stack := cdktest.NewStack(t)
 	bucket := awss3.NewBucket(stack, jsii.String("Logs"), nil)
 	imported := awss3.Bucket_FromBucketName(stack, jsii.String("Imported"), jsii.String("elsewhere"))
 
-	Resource(bucket, Nag{Rule: "AwsSolutions-S1", Reason: "the bucket of the test"},
-		Nag{Rule: IAM5, Reason: "granular findings only", AppliesTo: []string{"Resource::*"}})
-	Lint(bucket, "W3005")
+	suppress.Resource(bucket, suppress.Nag{Rule: "AwsSolutions-S1", Reason: "the bucket of the test"},
+		suppress.Nag{Rule: suppress.IAM5, Reason: "granular findings only", AppliesTo: []string{"Resource::*"}})
+	suppress.Lint(bucket, "W3005")
 	// Imported resources and missing children have nothing to suppress.
-	Resource(imported, Nag{Rule: "AwsSolutions-S1", Reason: "the bucket of the test"})
-	Policy(imported, Nag{Rule: IAM5, Reason: "the bucket of the test"})
-	if Owned(imported) || !Owned(bucket) || Child(stack, "Logs", "Missing", "Deeper") != nil {
+	suppress.Resource(imported, suppress.Nag{Rule: "AwsSolutions-S1", Reason: "the bucket of the test"})
+	suppress.Policy(imported, suppress.Nag{Rule: suppress.IAM5, Reason: "the bucket of the test"})
+	if suppress.Owned(imported) || !suppress.Owned(bucket) || suppress.Child(stack, "Logs", "Missing", "Deeper") != nil {
 		t.Error("Owned or Child wrong for an imported bucket or a missing child")
 	}
 
 	_, tpl := cdktest.Template(stack)
-	id := LogicalID(bucket)
-	if got := GetAtt(bucket, "Arn"); got != "<"+id+".Arn>" {
+	id := suppress.LogicalID(bucket)
+	if got := suppress.GetAtt(bucket, "Arn"); got != "<"+id+".Arn>" {
 		t.Errorf("GetAtt %q, want <%s.Arn>", got, id)
 	}
 	resources := tpl["Resources"].(map[string]any)
@@ -48,7 +47,7 @@ func TestRecordsOnTheResourceOnly(t *testing.T) {
 	want := map[string]any{
 		"cdk_nag": map[string]any{"rules_to_suppress": []any{
 			map[string]any{"id": "AwsSolutions-S1", "reason": "the bucket of the test"},
-			map[string]any{"id": IAM5, "reason": "granular findings only", "applies_to": []any{"Resource::*"}},
+			map[string]any{"id": suppress.IAM5, "reason": "granular findings only", "applies_to": []any{"Resource::*"}},
 		}},
 		"cfn-lint": map[string]any{"config": map[string]any{"ignore_checks": []any{"W3005"}}},
 	}
@@ -62,7 +61,7 @@ func TestRecordsOnTheResourceOnly(t *testing.T) {
 // recorded once.
 func TestCdkNagReadsTheRecord(t *testing.T) {
 	var suppressed awss3.Bucket
-	encoded := Nag{Rule: "AwsSolutions-S1", Reason: "a reason with a character beyond Latin-1 — so cdk-nag writes it in base64"}
+	encoded := suppress.Nag{Rule: "AwsSolutions-S1", Reason: "a reason with a character beyond Latin-1 — so cdk-nag writes it in base64"}
 	// Error findings stay annotations (not a failed synthesis) with this off.
 	fixture := cdktest.NewFixture("nag", map[string]any{"@aws-cdk/core:annotationsInValidationReport": false}, func(stack awscdk.Stack) {
 		awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Reports: jsii.Bool(false)}), nil)
@@ -80,11 +79,11 @@ func TestCdkNagReadsTheRecord(t *testing.T) {
 		cdknag.NagSuppressions_AddResourceSuppressions(suppressed, &[]*cdknag.NagPackSuppression{
 			{Id: jsii.String("AwsSolutions-S10"), Reason: jsii.String("written by cdk-nag itself, before the package")},
 		}, jsii.Bool(false))
-		Resource(suppressed, encoded)
-		Resource(suppressed, encoded)
-		list := Nag{Rule: IAM5, Reason: "the list actions of the test", AppliesTo: []string{"Action::s3:List*"}}
-		Policy(roles["Partly"], list)
-		Policy(roles["Wholly"], list, Nag{Rule: IAM5, Reason: "the pattern covers the wildcard resource", AppliesToPattern: []string{`Resource::\*`}})
+		suppress.Resource(suppressed, encoded)
+		suppress.Resource(suppressed, encoded)
+		list := suppress.Nag{Rule: suppress.IAM5, Reason: "the list actions of the test", AppliesTo: []string{"Action::s3:List*"}}
+		suppress.Policy(roles["Partly"], list)
+		suppress.Policy(roles["Wholly"], list, suppress.Nag{Rule: suppress.IAM5, Reason: "the pattern covers the wildcard resource", AppliesToPattern: []string{`Resource::\*`}})
 	})
 	synthesized := fixture.Stacks(t)[0]
 	stack := synthesized.Stack
@@ -107,7 +106,7 @@ func TestCdkNagReadsTheRecord(t *testing.T) {
 	}
 
 	tpl := synthesized.JSON
-	metadata := tpl["Resources"].(map[string]any)[LogicalID(suppressed)].(map[string]any)["Metadata"]
+	metadata := tpl["Resources"].(map[string]any)[suppress.LogicalID(suppressed)].(map[string]any)["Metadata"]
 	wantMetadata := map[string]any{"cdk_nag": map[string]any{"rules_to_suppress": []any{
 		map[string]any{"id": "AwsSolutions-S10", "reason": "written by cdk-nag itself, before the package"},
 		map[string]any{"id": "AwsSolutions-S1", "reason": base64.StdEncoding.EncodeToString([]byte(encoded.Reason)), "is_reason_encoded": true},
@@ -121,11 +120,11 @@ func TestCdkNagReadsTheRecord(t *testing.T) {
 // is written, naming the resource and the rule.
 func TestRefusesWhatCdkNagRefuses(t *testing.T) {
 	for _, tc := range []struct {
-		nag  Nag
+		nag  suppress.Nag
 		want string
 	}{
-		{Nag{Rule: "AwsSolutions-S1", Reason: "too short"}, `Bad/Resource: the suppression of AwsSolutions-S1 has the reason "too short": cdk-nag wants 10 characters or more`},
-		{Nag{Rule: IAM5 + "[Resource::*]", Reason: "the finding belongs in AppliesTo"}, "Bad/Resource: the suppression of AwsSolutions-IAM5[Resource::*] names a finding in its rule ID: list the finding in AppliesTo"},
+		{suppress.Nag{Rule: "AwsSolutions-S1", Reason: "too short"}, `Bad/Resource: the suppression of AwsSolutions-S1 has the reason "too short": cdk-nag wants 10 characters or more`},
+		{suppress.Nag{Rule: suppress.IAM5 + "[Resource::*]", Reason: "the finding belongs in AppliesTo"}, "Bad/Resource: the suppression of AwsSolutions-IAM5[Resource::*] names a finding in its rule ID: list the finding in AppliesTo"},
 	} {
 		stack := cdktest.NewStack(t)
 		bucket := awss3.NewBucket(stack, jsii.String("Bad"), nil)
@@ -135,7 +134,7 @@ func TestRefusesWhatCdkNagRefuses(t *testing.T) {
 					t.Errorf("panic %q, want one with %q", r, tc.want)
 				}
 			}()
-			Resource(bucket, tc.nag)
+			suppress.Resource(bucket, tc.nag)
 		}()
 	}
 }

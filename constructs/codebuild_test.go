@@ -1,4 +1,4 @@
-package build_test
+package constructs_test
 
 import (
 	"bytes"
@@ -29,12 +29,12 @@ import (
 //     environment variables of that name when post_build ends.
 
 const (
-	registry  = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-	repoURI   = registry + "/cicd-pipeline-test"
-	repoName  = "cicd-pipeline-test"
-	commitID  = "0123456789abcdef0123456789abcdef01234567"
-	commitTag = "0123456789ab"
-	resolved  = "fedcba9876543210fedcba9876543210fedcba98"
+	registryHost = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+	repoURI      = registryHost + "/cicd-pipeline-test"
+	repoName     = "cicd-pipeline-test"
+	commitID     = "0123456789abcdef0123456789abcdef01234567"
+	commitTag    = "0123456789ab"
+	resolved     = "fedcba9876543210fedcba9876543210fedcba98"
 	// The digests the stand-in registry reports: of an image that was
 	// already there, and of the one just pushed.
 	existingDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"

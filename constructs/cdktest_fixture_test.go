@@ -1,4 +1,4 @@
-package cdktest_test
+package constructs_test
 
 import (
 	"bytes"

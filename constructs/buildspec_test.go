@@ -1,4 +1,4 @@
-package build_test
+package constructs_test
 
 import (
 	"bytes"
@@ -47,7 +47,7 @@ func TestBuildspecNewCommit(t *testing.T) {
 	}
 	want := []string{
 		"aws ecr get-login-password --region eu-west-1",
-		"docker login --username AWS --password-stdin " + registry,
+		"docker login --username AWS --password-stdin " + registryHost,
 		describeImages,
 		"docker build --platform linux/amd64 --target test .",
 		"docker build --platform linux/amd64 --tag " + repoURI + ":" + commitTag + " .",

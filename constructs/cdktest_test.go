@@ -1,4 +1,4 @@
-package cdktest_test
+package constructs_test
 
 import (
 	"fmt"
@@ -13,9 +13,7 @@ import (
 	"cicd/internal/cdktest"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
-var fixture = cdktest.NewFixture("cdktest", nil, func(stack awscdk.Stack) {
+var cdktestFixture = cdktest.NewFixture("cdktest", nil, func(stack awscdk.Stack) {
 	bucket := awss3.NewBucket(stack, jsii.String("Bucket"), &awss3.BucketProps{Versioned: jsii.Bool(true)})
 	awscdk.NewCfnOutput(stack, jsii.String("BucketName"), &awscdk.CfnOutputProps{
 		Value: bucket.BucketName(), ExportName: jsii.String("test-bucket"),
@@ -37,7 +35,7 @@ func (r *recorder) Errorf(format string, args ...any) {
 // A wrong expectation is one test error that carries the matcher's own
 // message; the test binary goes on, and the next check still runs.
 func TestMismatchIsATestError(t *testing.T) {
-	tpl, j := fixture.Template(t)
+	tpl, j := cdktestFixture.Template(t)
 	for _, tc := range []struct {
 		name  string
 		check func(tb testing.TB) bool

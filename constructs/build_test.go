@@ -1,4 +1,4 @@
-package build_test
+package constructs_test
 
 import (
 	"encoding/json"
@@ -18,8 +18,6 @@ import (
 	"cicd/internal/cdktest"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
 const (
 	testProject   = "cicd-pipeline-test"
 	testContainer = "web"
@@ -31,15 +29,15 @@ const (
 // each synthesized once per test binary: with the defaults, and with every
 // option (the token, arm64, a container name per environment).
 var (
-	plain     = fixture("build", build.Props{ContainerName: testContainer})
-	withToken = fixture("build-options", build.Props{
+	plain     = buildFixture("build", build.Props{ContainerName: testContainer})
+	withToken = buildFixture("build-options", build.Props{
 		GitHubTokenParameter: testToken,
 		Platform:             build.PlatformARM64,
 		ContainerNames:       []string{testContainer, "worker", testContainer},
 	})
 )
 
-func fixture(name string, props build.Props) *cdktest.Fixture {
+func buildFixture(name string, props build.Props) *cdktest.Fixture {
 	return cdktest.NewFixture(name, nil, func(stack awscdk.Stack) {
 		props.ProjectName = testProject
 		props.Repository = awsecr.NewRepository(stack, jsii.String("Repository"), nil)
@@ -90,7 +88,7 @@ func TestProject(t *testing.T) {
 	})
 }
 
-func TestLogGroup(t *testing.T) {
+func TestBuildLogGroup(t *testing.T) {
 	tpl, j := plain.Template(t)
 	key := logicalID(t, j, "AWS::KMS::Key")
 	cdktest.ResourceCountIs(t, tpl, "AWS::Logs::LogGroup", 1)
@@ -152,7 +150,7 @@ func TestEnvironmentVariables(t *testing.T) {
 }
 
 // statements returns every IAM statement of the template's policies.
-func statements(j map[string]any) []map[string]any {
+func buildStatements(j map[string]any) []map[string]any {
 	var out []map[string]any
 	for _, p := range cdktest.Resources(j, "AWS::IAM::Policy") {
 		doc := p["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)
@@ -183,7 +181,7 @@ func TestGitHubToken(t *testing.T) {
 		if _, ok := envVars(t, j)[build.VarGitHubToken]; ok {
 			t.Error("GITHUB_TOKEN is set although no parameter is configured")
 		}
-		for _, s := range statements(j) {
+		for _, s := range buildStatements(j) {
 			for _, a := range actions(s) {
 				if strings.HasPrefix(a, "ssm:") {
 					t.Errorf("%s granted although no parameter is configured", a)
@@ -198,7 +196,7 @@ func TestGitHubToken(t *testing.T) {
 			t.Fatalf("want GITHUB_TOKEN, a PARAMETER_STORE variable of %s", testToken)
 		}
 		var readers int
-		for _, s := range statements(j) {
+		for _, s := range buildStatements(j) {
 			for _, a := range actions(s) {
 				if !strings.HasPrefix(a, "ssm:") {
 					continue
@@ -237,7 +235,7 @@ func TestRepositoryAccess(t *testing.T) {
 	_, j := plain.Template(t)
 	repo := logicalID(t, j, "AWS::ECR::Repository")
 	granted := map[string]bool{}
-	for _, s := range statements(j) {
+	for _, s := range buildStatements(j) {
 		res, _ := json.Marshal(s["Resource"])
 		for _, a := range actions(s) {
 			if strings.HasPrefix(a, "ecr:") && a != "ecr:GetAuthorizationToken" && !strings.Contains(string(res), repo) {

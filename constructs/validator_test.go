@@ -1,4 +1,4 @@
-package validator_test
+package constructs_test
 
 import (
 	"debug/elf"
@@ -23,13 +23,11 @@ import (
 	"cicd/internal/cdktest"
 )
 
-func TestMain(m *testing.M) { cdktest.Main(m) }
-
 const stagingRole = "arn:aws:iam::222222222222:role/cicd-orders-verify"
 
-// The fixture bundles the asset: it is the one synthesis in the tests that
+// The validatorFixture bundles the asset: it is the one synthesis in the tests that
 // builds the Lambda, so it proves what is deployed.
-var fixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) { newValidator(stack) }).Bundled()
+var validatorFixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) { newValidator(stack) }).Bundled()
 
 // newValidator adds a validator, with what it needs, to stack.
 func newValidator(stack awscdk.Stack) {
@@ -78,7 +76,7 @@ func like(prefix string) any { return assertions.Match_StringLikeRegexp(jsii.Str
 func getAtt(prefix string) any { return map[string]any{"Fn::GetAtt": []any{like(prefix), "Arn"}} }
 
 func TestFunction(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := validatorFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::Lambda::Function", 1)
 	cdktest.HasResourceProperties(t, tpl, "AWS::Lambda::Function", map[string]any{
 		"Runtime":       "provided.al2023",
@@ -111,8 +109,8 @@ func TestFunction(t *testing.T) {
 	}
 }
 
-func TestLogGroup(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+func TestValidatorLogGroup(t *testing.T) {
+	tpl, _ := validatorFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::Logs::LogGroup", 1)
 	if !cdktest.HasResourceProperties(t, tpl, "AWS::Logs::LogGroup", map[string]any{
 		"LogGroupName":    "/aws/lambda/validator-test",
@@ -126,7 +124,7 @@ func TestLogGroup(t *testing.T) {
 // TestGrantsAreScoped checks each statement of the role's policy names our
 // resources; the two exceptions are explained where they are made.
 func TestGrantsAreScoped(t *testing.T) {
-	tpl, _ := fixture.Template(t)
+	tpl, _ := validatorFixture.Template(t)
 	cdktest.ResourceCountIs(t, tpl, "AWS::IAM::Policy", 1)
 	grant := func(action, resource any) any {
 		return assertions.Match_ObjectLike(&map[string]any{"Action": action, "Resource": resource})
@@ -164,18 +162,18 @@ func TestGrantsAreScoped(t *testing.T) {
 	}
 }
 
-// bundledBootstrap is the path of the fixture's bundled bootstrap, the
+// bundledBootstrap is the path of the validatorFixture's bundled bootstrap, the
 // binary the stack deploys.
 func bundledBootstrap(t *testing.T) string {
 	t.Helper()
-	_, tpl := fixture.Template(t)
+	_, tpl := validatorFixture.Template(t)
 	code := cdktest.Properties(t, tpl, "AWS::Lambda::Function")["Code"].(map[string]any)
 	key, _ := code["S3Key"].(string)
 	hash := strings.TrimSuffix(key, ".zip")
 	if hash == key || hash == "" {
 		t.Fatalf("function code %s is not a bundled asset", cdktest.JSON(code))
 	}
-	dir := filepath.Join(fixture.Outdir(), "asset."+hash)
+	dir := filepath.Join(validatorFixture.Outdir(), "asset."+hash)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatalf("asset folder: %v", err)

@@ -1,18 +1,23 @@
-package validator
+package gobundle
 
 import (
 	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"cicd/internal/gomod"
 )
 
-// A cached bootstrap is the very binary a build writes, and a synth into a
+// validatorPackage is the module's Lambda function, which the tests build.
+const validatorPackage = "lambda/validator"
+
+// A cached bootstrap is the very binary a build writes, and a build into a
 // fresh output folder gets it from the cache.
 func TestBundleCacheServesTheBuiltBinary(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
@@ -22,12 +27,12 @@ func TestBundleCacheServesTheBuiltBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache := &bundleCache{dir: t.TempDir()}
-	b := &goBundler{moduleDir: root, pkg: PackagePath, cache: cache}
+	cache := Cache{dir: t.TempDir()}
+	b := &Bundler{ModuleDir: root, Pkg: validatorPackage, Cache: cache}
 
 	built := t.TempDir()
-	if ok := b.TryBundle(&built, nil); ok == nil || !*ok {
-		t.Fatal("TryBundle answered false")
+	if !b.Bundle(built) {
+		t.Fatal("Bundle answered false")
 	}
 	entries, _ := os.ReadDir(cache.dir)
 	if len(entries) != 1 {
@@ -36,7 +41,7 @@ func TestBundleCacheServesTheBuiltBinary(t *testing.T) {
 
 	cached := t.TempDir()
 	start := time.Now()
-	b.TryBundle(&cached, nil)
+	b.Bundle(cached)
 	t.Logf("bootstrap from the cache in %v", time.Since(start))
 	first, err1 := os.ReadFile(filepath.Join(built, "bootstrap"))
 	second, err2 := os.ReadFile(filepath.Join(cached, "bootstrap"))
@@ -50,7 +55,7 @@ func TestBundleCacheServesTheBuiltBinary(t *testing.T) {
 	// Without the cache the build writes the same bytes: the key names one
 	// binary.
 	fresh := t.TempDir()
-	(&goBundler{moduleDir: root, pkg: PackagePath, cache: &bundleCache{}}).TryBundle(&fresh, nil)
+	(&Bundler{ModuleDir: root, Pkg: validatorPackage}).Bundle(fresh)
 	if third, err := os.ReadFile(filepath.Join(fresh, "bootstrap")); err != nil || !bytes.Equal(first, third) {
 		t.Errorf("a fresh build differs from the cached binary (%v)", err)
 	}
@@ -68,7 +73,7 @@ func TestBundleCacheKey(t *testing.T) {
 	write("go.mod", "module probe\n\ngo 1.26.0\n")
 	write("go.sum", "")
 	write("fn/main.go", "package main\n\nfunc main() {}\n")
-	b := &goBundler{moduleDir: dir, pkg: "fn"}
+	b := &Bundler{ModuleDir: dir, Pkg: "fn"}
 	env := append(os.Environ(), "GOFLAGS=-mod=readonly", "GOWORK=off")
 
 	key := b.cacheKey(goBin, env)
@@ -98,8 +103,8 @@ func TestBundleCacheKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	other := &goBundler{moduleDir: clone, pkg: "fn"}
-	if h1, _ := b.sourceHash(); func() bool { h2, _ := other.sourceHash(); return h1 != h2 }() {
+	other := &Bundler{ModuleDir: clone, Pkg: "fn"}
+	if h1, _ := b.SourceHash(); func() bool { h2, _ := other.SourceHash(); return h1 != h2 }() {
 		t.Fatal("the clone's asset hash differs")
 	}
 	if got := other.cacheKey(goBin, env); got == "" || got == b.cacheKey(goBin, env) {
@@ -112,12 +117,12 @@ func TestBundleCacheKey(t *testing.T) {
 }
 
 func TestBundleCachePrune(t *testing.T) {
-	c := bundleCache{dir: t.TempDir()}
+	c := Cache{dir: t.TempDir()}
 	src := filepath.Join(t.TempDir(), "bootstrap")
 	if err := os.WriteFile(src, []byte("binary"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for i := range bundleCacheEntries + 2 {
+	for i := range cacheEntries + 2 {
 		key := "k" + strconv.Itoa(i)
 		c.put(key, src)
 		// Distinct use times, oldest first.
@@ -126,8 +131,8 @@ func TestBundleCachePrune(t *testing.T) {
 	}
 	c.prune()
 	entries, _ := os.ReadDir(c.dir)
-	if len(entries) != bundleCacheEntries {
-		t.Fatalf("%d entries, want %d", len(entries), bundleCacheEntries)
+	if len(entries) != cacheEntries {
+		t.Fatalf("%d entries, want %d", len(entries), cacheEntries)
 	}
 	if _, err := os.Stat(filepath.Join(c.dir, "k0")); !os.IsNotExist(err) {
 		t.Error("the least recently used entry was kept")
@@ -149,10 +154,10 @@ func TestSourceHashFollowsModuleImports(t *testing.T) {
 	write("shared/metrics/metrics.go", "package metrics\n\nimport \"probe/shared/names\"\n\nconst Name = names.Prefix + \"x\"\n")
 	write("shared/names/names.go", "package names\n\nconst Prefix = \"a\"\n")
 	write("unused/unused.go", "package unused\n")
-	b := &goBundler{moduleDir: dir, pkg: "fn"}
+	b := &Bundler{ModuleDir: dir, Pkg: "fn"}
 	hash := func() string {
 		t.Helper()
-		h, err := b.sourceHash()
+		h, err := b.SourceHash()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,5 +195,38 @@ func writer(t *testing.T, dir string) func(name, text string) {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The Docker fallback runs the build that Bundle runs: the same arguments
+// to go, in the same environment.
+func TestScriptIsTheLocalBuild(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	fake := "#!/bin/sh\nfor a; do printf '%s\\n' \"$a\"; done >\"$FAKE_GO_LOG\"\nenv | grep -E '^(CGO_ENABLED|GOOS|GOARCH|GOFLAGS)=' | sort >>\"$FAKE_GO_LOG\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "go"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, args ...string) []string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"), "FAKE_GO_LOG="+log)
+		for k, v := range Env() {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		data, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSpace(string(data)), "\n")
+	}
+	script := run("sh", "-c", Script("fn", "/asset-output/bootstrap"))
+	want := append(append([]string{"build"}, buildFlags...), "-o", "/asset-output/bootstrap", "./fn",
+		"CGO_ENABLED=0", "GOARCH=arm64", "GOFLAGS=-mod=readonly", "GOOS=linux")
+	if !slices.Equal(script, want) {
+		t.Errorf("the script runs go with:\n%q\nwant:\n%q", script, want)
 	}
 }

@@ -1,4 +1,4 @@
-package validator
+package gobundle
 
 import (
 	"bufio"
@@ -14,33 +14,35 @@ import (
 	"time"
 )
 
-// The bundler keeps the bootstrap binaries it built in the user's cache
-// folder and copies one instead of building again when a synth writes to a
-// fresh output folder (cdk synth -o, a removed cdk.out, every test that
-// bundles). CDK itself already reuses cdk.out/asset.<hash> across synths on
-// the asset hash alone; the cache key adds what the hash leaves out, so a
-// cached binary is byte for byte the one a build would write. It also holds
-// the checkout's folder: two checkouts never share a binary, so a check that
-// two clones synthesize identical assets still compares two builds. Skipping
-// the build saves its link, 0.3 to 0.7 s of every such synth (see
-// BENCHMARKS.md).
+// A Cache keeps the bootstrap binaries a Bundler built, and the Bundler
+// copies one instead of building again when a synth writes to a fresh output
+// folder (cdk synth -o, a removed cdk.out, every test that bundles). CDK
+// itself already reuses cdk.out/asset.<hash> across synths on the asset hash
+// alone; the cache key adds what the hash leaves out, so a cached binary is
+// byte for byte the one a build would write. It also holds the checkout's
+// folder: two checkouts never share a binary, so a check that two clones
+// synthesize identical assets still compares two builds. Skipping the build
+// saves its link, 0.3 to 0.7 s of every such synth (see BENCHMARKS.md).
 
-// bundleCacheEntries is how many binaries the cache keeps: one per version
-// of the validator's sources, the oldest removed first.
-const bundleCacheEntries = 4
+// cacheEntries is how many binaries a cache keeps: one per version of the
+// function's sources, the oldest removed first.
+const cacheEntries = 4
 
-// bundleCache is a folder of <key>/bootstrap files. The zero value (no
-// folder) caches nothing.
-type bundleCache struct {
+// Cache is a folder of <key>/bootstrap files. The zero value (no folder)
+// caches nothing.
+type Cache struct {
 	dir string
 }
 
-func defaultBundleCache() bundleCache {
+// UserCache is the cache in the folder name of cicd's folder in the user's
+// cache folder (~/.cache/cicd/<name> on Linux), or none when the user has
+// no cache folder.
+func UserCache(name string) Cache {
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		return bundleCache{}
+		return Cache{}
 	}
-	return bundleCache{dir: filepath.Join(dir, "cicd", "validator-bootstrap")}
+	return Cache{dir: filepath.Join(dir, "cicd", name)}
 }
 
 // cacheKey is the asset hash plus what else decides the binary (the Go
@@ -48,16 +50,16 @@ func defaultBundleCache() bundleCache {
 // the module's folder. It
 // is empty, and nothing is cached, where the build reads more than the
 // hashed files: a go.work workspace, or a go.mod replace by a local folder.
-func (b *goBundler) cacheKey(goBin string, env []string) string {
-	hash, err := b.sourceHash()
+func (b *Bundler) cacheKey(goBin string, env []string) string {
+	hash, err := b.SourceHash()
 	if err != nil {
 		return ""
 	}
-	if localReplace(filepath.Join(b.moduleDir, "go.mod")) {
+	if localReplace(filepath.Join(b.ModuleDir, "go.mod")) {
 		return ""
 	}
 	cmd := exec.Command(goBin, "env", "GOVERSION", "GOWORK", "GOEXPERIMENT", "GOARM64", "GOAMD64", "GOFLAGS", "GOROOT")
-	cmd.Dir, cmd.Env = b.moduleDir, env
+	cmd.Dir, cmd.Env = b.ModuleDir, env
 	out, err := cmd.Output()
 	if err != nil {
 		return ""
@@ -67,7 +69,7 @@ func (b *goBundler) cacheKey(goBin string, env []string) string {
 		return ""
 	}
 	h := sha256.New()
-	dir, err := filepath.Abs(b.moduleDir)
+	dir, err := filepath.Abs(b.ModuleDir)
 	if err != nil {
 		return ""
 	}
@@ -120,7 +122,7 @@ func localReplace(goMod string) bool {
 }
 
 // get copies the cached binary for key to dst and reports whether it did.
-func (c bundleCache) get(key, dst string) bool {
+func (c Cache) get(key, dst string) bool {
 	if c.dir == "" || key == "" {
 		return false
 	}
@@ -135,7 +137,7 @@ func (c bundleCache) get(key, dst string) bool {
 }
 
 // put stores a built binary under key. A failure only means no cache.
-func (c bundleCache) put(key, src string) {
+func (c Cache) put(key, src string) {
 	if c.dir == "" || key == "" {
 		return
 	}
@@ -159,7 +161,7 @@ func (c bundleCache) put(key, src string) {
 }
 
 // prune keeps the most recently used entries.
-func (c bundleCache) prune() {
+func (c Cache) prune() {
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
 		return
@@ -178,7 +180,7 @@ func (c bundleCache) prune() {
 		}
 	}
 	sort.Slice(keep, func(i, j int) bool { return keep[i].used.After(keep[j].used) })
-	for i := bundleCacheEntries; i < len(keep); i++ {
+	for i := cacheEntries; i < len(keep); i++ {
 		_ = os.RemoveAll(filepath.Join(c.dir, keep[i].name))
 	}
 }
