@@ -224,16 +224,36 @@ func TestCfnGuardControlTower(t *testing.T) {
 	}
 }
 
+// Every template of the checked variants passes cfn-lint. A canary template
+// with an unknown property is linted in the same run (cfn-lint takes
+// seconds to start): its one finding shows that cfn-lint checked, and that
+// policy.Lint reads its findings.
 func TestCfnLint(t *testing.T) {
 	dir := t.TempDir()
-	var files []string
+	canary := filepath.Join(dir, "canary.template.json")
+	if err := os.WriteFile(canary, []byte(`{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"Bogus": 1}}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{canary}
 	for _, v := range checkedVariants {
 		files = append(files, templateFiles(t, v, dir)...)
 	}
 	t.Parallel() // the rest calls no jsii
-	findings, err := policy.Lint(files...)
+	all, err := policy.Lint(files...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var findings, caught []string
+	for _, f := range all {
+		if strings.HasPrefix(f, canary+":") {
+			caught = append(caught, f)
+		} else {
+			findings = append(findings, f)
+		}
+	}
+	if len(caught) != 1 || !strings.Contains(caught[0], "E3002") {
+		t.Errorf("cfn-lint reported %q on the canary template, want one E3002 (its unknown property Bogus): "+
+			"it checked nothing, or its output is read wrongly", caught)
 	}
 	if len(findings) > 0 {
 		for i, f := range findings {
