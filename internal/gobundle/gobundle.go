@@ -78,7 +78,7 @@ func (b *Bundler) Bundle(outputDir string) bool {
 	cmd.Dir = b.ModuleDir
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "error: building the Lambda function %s (go %s) failed: %v\n%s", b.Pkg, strings.Join(args, " "), err, out)
+		fmt.Fprintf(os.Stderr, "error: building the Lambda function %s (go %s) failed: %v\n%s", b.Pkg, shellJoin(args), err, out)
 		return true
 	}
 	b.Cache.put(key, out)

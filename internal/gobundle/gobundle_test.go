@@ -10,25 +10,32 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"cicd/internal/gomod"
 )
 
-// validatorPackage is the module's Lambda function, which the tests build.
-const validatorPackage = "lambda/validator"
+// probeModule writes a module in a new folder whose package fn is a small
+// program (the standard library only, so it builds offline in a moment),
+// and returns the folder.
+func probeModule(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	write := writer(t, dir)
+	write("go.mod", "module probe\n\ngo 1.26.0\n")
+	write("go.sum", "")
+	write("fn/main.go", "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"probe\") }\n")
+	return dir
+}
 
 // A cached bootstrap is the very binary a build writes, and a build into a
-// fresh output folder gets it from the cache.
+// fresh output folder gets it from the cache. The validator itself is built
+// the same way by the constructs' tests, and .ci/determinism compares its
+// builds in two clones.
 func TestBundleCacheServesTheBuiltBinary(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go not on PATH")
 	}
-	root, err := gomod.Root(".")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := probeModule(t)
 	cache := Cache{dir: t.TempDir()}
-	b := &Bundler{ModuleDir: root, Pkg: validatorPackage, Cache: cache}
+	b := &Bundler{ModuleDir: dir, Pkg: "fn", Cache: cache}
 
 	built := t.TempDir()
 	if !b.Bundle(built) {
@@ -55,9 +62,30 @@ func TestBundleCacheServesTheBuiltBinary(t *testing.T) {
 	// Without the cache the build writes the same bytes: the key names one
 	// binary.
 	fresh := t.TempDir()
-	(&Bundler{ModuleDir: root, Pkg: validatorPackage}).Bundle(fresh)
+	(&Bundler{ModuleDir: dir, Pkg: "fn"}).Bundle(fresh)
 	if third, err := os.ReadFile(filepath.Join(fresh, "bootstrap")); err != nil || !bytes.Equal(first, third) {
 		t.Errorf("a fresh build differs from the cached binary (%v)", err)
+	}
+}
+
+// A package that does not compile leaves no bootstrap (CDK then fails the
+// synthesis for an empty asset) and nothing in the cache.
+func TestBundleOfABrokenPackage(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go not on PATH")
+	}
+	dir := probeModule(t)
+	writer(t, dir)("fn/main.go", "package main\n\nfunc main() {\n")
+	cache := Cache{dir: t.TempDir()}
+	out := t.TempDir()
+	if !(&Bundler{ModuleDir: dir, Pkg: "fn", Cache: cache}).Bundle(out) {
+		t.Fatal("Bundle answered false with Go installed")
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("the output folder holds %v after a failed build, want nothing", entries)
+	}
+	if entries, _ := os.ReadDir(cache.dir); len(entries) != 0 {
+		t.Errorf("the cache holds %v after a failed build, want nothing", entries)
 	}
 }
 
