@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -17,23 +16,7 @@ import (
 	"cicd/internal/cdktest"
 )
 
-// TestMain runs up to 8 parallel tests at once unless -test.parallel says
-// otherwise (its default is GOMAXPROCS, 2 on the project machine). The
-// tests that call t.Parallel here synthesize first and then wait on other
-// processes: cfn-lint, cfn-guard, the CDK CLI, .ci/app with a stand-in go
-// that sleeps. Two at a time, a sleeping one would hold back cfn-lint.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		if err := flag.Set("test.parallel", "8"); err != nil {
-			fmt.Fprintln(os.Stderr, "test.parallel:", err)
-			os.Exit(2)
-		}
-	}
-	cdktest.Main(m)
-}
+func TestMain(m *testing.M) { cdktest.Main(m) }
 
 // newVariant is one configuration of the app: every stack, built from
 // context as the entry point builds it, with the cdk-nag AwsSolutions checks

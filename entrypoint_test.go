@@ -426,7 +426,6 @@ func TestAppCommandThroughCLI(t *testing.T) {
 // CDK's Go bindings for minutes) says so; a quick one prints nothing; a
 // failed one does not run a stale binary. A stand-in go takes the time.
 func TestAppCommandReportsLongBuilds(t *testing.T) {
-	t.Parallel() // a stand-in go that sleeps: no jsii, nothing shared
 	dir := fakeGo(t)
 	notice := "cicd: building the CDK app with Go; the first build compiles the AWS CDK's Go bindings (about 4 minutes on 2 cores), later ones take seconds"
 	for _, tc := range []struct {
@@ -496,7 +495,6 @@ printf '#!/bin/sh\necho "app ran" >&2\n' >"$out" && chmod +x "$out"
 // in a scratch module with a copy of .ci/app, and says whether the next run
 // builds.
 func TestAppCommandSkipsBuildWhenUnchanged(t *testing.T) {
-	t.Parallel() // a scratch module and a stand-in go: no jsii, nothing shared
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatal("git is not installed")
 	}
