@@ -34,9 +34,9 @@ type Cache struct {
 	dir string
 }
 
-// UserCache is the cache in the folder name of cicd's folder in the user's
-// cache folder (~/.cache/cicd/<name> on Linux), or none when the user has
-// no cache folder.
+// UserCache is the cache in cicd/<name> of the user's cache folder
+// (~/.cache/cicd/<name> on Linux), or no cache when the user has no cache
+// folder.
 func UserCache(name string) Cache {
 	dir, err := os.UserCacheDir()
 	if err != nil {
@@ -47,9 +47,9 @@ func UserCache(name string) Cache {
 
 // cacheKey is the asset hash plus what else decides the binary (the Go
 // toolchain and the environment variables that change code generation) and
-// the module's folder. It
-// is empty, and nothing is cached, where the build reads more than the
-// hashed files: a go.work workspace, or a go.mod replace by a local folder.
+// the module's folder. It is empty, and nothing is cached, where the build
+// reads more than the hashed files: a go.work workspace, or a go.mod
+// replace by a local folder.
 func (b *Bundler) cacheKey(goBin string, env []string) string {
 	hash, err := b.SourceHash()
 	if err != nil {
