@@ -16,9 +16,12 @@ const bundleCacheName = "validator-bootstrap"
 
 // goBundler builds the Lambda with the local Go toolchain (internal/gobundle),
 // or copies the same binary from the bundle cache. It implements
-// awscdk.ILocalBundling and must be passed as a pointer.
+// awscdk.ILocalBundling and must be passed as a pointer. The bundler is an
+// unexported field: jsii hands a Go object's exported fields to aws-cdk-lib
+// with it, and CDK hashes the bundling options into the asset hash, where
+// the checkout's folder (ModuleDir) would make two clones differ.
 type goBundler struct {
-	gobundle.Bundler
+	bundler gobundle.Bundler
 }
 
 func newBundler(moduleDir string) *goBundler {
@@ -29,7 +32,7 @@ func newBundler(moduleDir string) *goBundler {
 // to Docker; a compile error is printed and leaves the output empty, which
 // fails synthesis with CDK's own message.
 func (b *goBundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
-	return jsii.Bool(b.Bundle(*outputDir))
+	return jsii.Bool(b.bundler.Bundle(*outputDir))
 }
 
 func (b *goBundler) options() *awscdk.BundlingOptions {
@@ -42,7 +45,7 @@ func (b *goBundler) options() *awscdk.BundlingOptions {
 	env["GOPATH"] = jsii.String("/tmp/go")
 	return &awscdk.BundlingOptions{
 		Image:       awscdk.DockerImage_FromRegistry(jsii.String(dockerImage)),
-		Command:     jsii.Strings("bash", "-c", gobundle.Script(b.Pkg, "/asset-output/bootstrap")),
+		Command:     jsii.Strings("bash", "-c", gobundle.Script(b.bundler.Pkg, "/asset-output/bootstrap")),
 		Environment: &env,
 		Local:       b,
 	}

@@ -323,7 +323,7 @@ func assetCode(moduleDir string) (awslambda.Code, error) {
 		moduleDir = root
 	}
 	bundler := newBundler(moduleDir)
-	hash, err := bundler.SourceHash()
+	hash, err := bundler.bundler.SourceHash()
 	if err != nil {
 		return nil, err
 	}
