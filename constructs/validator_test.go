@@ -3,6 +3,7 @@ package constructs_test
 import (
 	"debug/elf"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,16 +22,18 @@ import (
 
 	"cicd/constructs/validator"
 	"cicd/internal/cdktest"
+	"cicd/internal/gomod"
 )
 
 const stagingRole = "arn:aws:iam::222222222222:role/cicd-orders-verify"
 
 // The validatorFixture bundles the asset: it is the one synthesis in the tests that
 // builds the Lambda, so it proves what is deployed.
-var validatorFixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) { newValidator(stack) }).Bundled()
+var validatorFixture = cdktest.NewFixture("validator", nil, func(stack awscdk.Stack) { newValidator(stack, "") }).Bundled()
 
-// newValidator adds a validator, with what it needs, to stack.
-func newValidator(stack awscdk.Stack) {
+// newValidator adds a validator, with what it needs, to stack; its code from
+// the module in moduleDir (empty: this checkout's).
+func newValidator(stack awscdk.Stack, moduleDir string) {
 	key := awskms.NewKey(stack, jsii.String("Key"), nil)
 	table := awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
 		PartitionKey:  &awsdynamodb.Attribute{Name: jsii.String("deploymentId"), Type: awsdynamodb.AttributeType_STRING},
@@ -59,6 +62,7 @@ func newValidator(stack awscdk.Stack) {
 		Repository:   repo,
 		Topic:        topic,
 		Key:          key,
+		ModuleDir:    moduleDir,
 		Targets: []validator.Target{
 			{Environment: "test", Service: service("Test", "", "", "production-cluster/web")},
 			{Environment: "prod", Service: service("Prod", "", "eu-west-1", "apps-prod/orders"), ContainerName: "web"},
@@ -267,7 +271,7 @@ exit 1
 	var stacks []awscdk.Stack
 	for _, id := range []string{"Orders", "Payments", "Search"} {
 		stack := awscdk.NewStack(app, jsii.String(id), nil)
-		newValidator(stack)
+		newValidator(stack, "")
 		stacks = append(stacks, stack)
 	}
 	app.Synth(nil)
@@ -288,6 +292,54 @@ exit 1
 	data, err := os.ReadFile(builds)
 	if n := strings.Count(string(data), "build\n"); err != nil || n != 1 {
 		t.Errorf("go build ran %d times for three stacks (%v), want once", n, err)
+	}
+}
+
+// The asset hash is the same in any checkout of the same sources, whatever
+// its folder: two clones must synthesize the same templates
+// (.ci/determinism). A copy of the module's Go files in a new folder gives
+// the validator the same S3 key (bundling skipped: the hash is CDK's, from
+// the source hash and the bundling options, the local bundler included).
+func TestAssetHashIgnoresTheCheckoutFolder(t *testing.T) {
+	root, err := gomod.Root(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := t.TempDir()
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || err == nil) {
+				return filepath.SkipDir // hidden folders, npm's, other modules
+			}
+			return nil
+		}
+		if name := d.Name(); name != "go.mod" && name != "go.sum" && (!strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go")) {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(clone, filepath.Dir(rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(clone, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(moduleDir string) string {
+		stack := cdktest.NewStack(t)
+		newValidator(stack, moduleDir)
+		_, tpl := cdktest.Template(stack)
+		return fmt.Sprint(cdktest.Properties(t, tpl, "AWS::Lambda::Function")["Code"].(map[string]any)["S3Key"])
+	}
+	if here, there := key(root), key(clone); here != there {
+		t.Errorf("the validator's asset is %s in this checkout and %s in a copy in %s: a path reaches the asset hash", here, there, clone)
 	}
 }
 
