@@ -15,7 +15,7 @@ import (
 )
 
 // Fuzz targets: the seeds run as ordinary tests; CI also runs each briefly
-// with go test -run='^$' -fuzz=FuzzX -fuzztime=10s ./lambda/validator.
+// with go test -run='^$' -fuzz=FuzzX -fuzztime=25000x ./lambda/validator.
 
 func eventSeeds() [][]byte {
 	return [][]byte{
