@@ -29,8 +29,8 @@ const (
 // each synthesized once per test binary: with the defaults, and with every
 // option (the token, arm64, a container name per environment).
 var (
-	plain     = buildFixture("build", build.Props{ContainerName: testContainer})
-	withToken = buildFixture("build-options", build.Props{
+	buildDefaults = buildFixture("build", build.Props{ContainerName: testContainer})
+	buildOptions  = buildFixture("build-options", build.Props{
 		GitHubTokenParameter: testToken,
 		Platform:             build.PlatformARM64,
 		ContainerNames:       []string{testContainer, "worker", testContainer},
@@ -67,7 +67,7 @@ func logicalID(t *testing.T, tpl map[string]any, typ string) string {
 }
 
 func TestProject(t *testing.T) {
-	tpl, j := plain.Template(t)
+	tpl, j := buildDefaults.Template(t)
 	key := logicalID(t, j, "AWS::KMS::Key")
 	logs := logicalID(t, j, "AWS::Logs::LogGroup")
 	cdktest.HasResourceProperties(t, tpl, "AWS::CodeBuild::Project", map[string]any{
@@ -89,7 +89,7 @@ func TestProject(t *testing.T) {
 }
 
 func TestBuildLogGroup(t *testing.T) {
-	tpl, j := plain.Template(t)
+	tpl, j := buildDefaults.Template(t)
 	key := logicalID(t, j, "AWS::KMS::Key")
 	cdktest.ResourceCountIs(t, tpl, "AWS::Logs::LogGroup", 1)
 	cdktest.HasResource(t, tpl, "AWS::Logs::LogGroup", map[string]any{"Properties": assertions.Match_Exact(&map[string]any{
@@ -129,7 +129,7 @@ func variable(name, typ string, value any) any {
 }
 
 func TestEnvironmentVariables(t *testing.T) {
-	tpl, j := plain.Template(t)
+	tpl, j := buildDefaults.Template(t)
 	repo := logicalID(t, j, "AWS::ECR::Repository")
 	repoArn := map[string]any{"Fn::GetAtt": []any{repo, "Arn"}}
 	arnPart := func(i int) any {
@@ -177,7 +177,7 @@ func actions(s map[string]any) []string {
 
 func TestGitHubToken(t *testing.T) {
 	t.Run("absent unless configured", func(t *testing.T) {
-		_, j := plain.Template(t)
+		_, j := buildDefaults.Template(t)
 		if _, ok := envVars(t, j)[build.VarGitHubToken]; ok {
 			t.Error("GITHUB_TOKEN is set although no parameter is configured")
 		}
@@ -191,8 +191,8 @@ func TestGitHubToken(t *testing.T) {
 	})
 
 	t.Run("from Parameter Store when configured", func(t *testing.T) {
-		tpl, j := withToken.Template(t)
-		if !hasEnv(t, withToken, variable(build.VarGitHubToken, "PARAMETER_STORE", testToken)) {
+		tpl, j := buildOptions.Template(t)
+		if !hasEnv(t, buildOptions, variable(build.VarGitHubToken, "PARAMETER_STORE", testToken)) {
 			t.Fatalf("want GITHUB_TOKEN, a PARAMETER_STORE variable of %s", testToken)
 		}
 		var readers int
@@ -232,7 +232,7 @@ func TestGitHubToken(t *testing.T) {
 }
 
 func TestRepositoryAccess(t *testing.T) {
-	_, j := plain.Template(t)
+	_, j := buildDefaults.Template(t)
 	repo := logicalID(t, j, "AWS::ECR::Repository")
 	granted := map[string]bool{}
 	for _, s := range buildStatements(j) {
@@ -286,7 +286,7 @@ func buildspec(t *testing.T, j map[string]any) deployedSpec {
 // The deployed buildspec is Spec(), so the tests that run Spec() run what
 // CodeBuild runs.
 func TestDeployedBuildspecIsSpec(t *testing.T) {
-	_, j := plain.Template(t)
+	_, j := buildDefaults.Template(t)
 	got := buildspec(t, j)
 	want := build.Spec()
 	if got.Version != "0.2" || got.Env.Shell != "bash" {
@@ -325,8 +325,8 @@ func TestPlatform(t *testing.T) {
 		fixture                       *cdktest.Fixture
 		typ, image, compute, platform string
 	}{
-		{plain, "LINUX_CONTAINER", "aws/codebuild/standard:7.0", "BUILD_GENERAL1_SMALL", "linux/amd64"},
-		{withToken, "ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0", "BUILD_GENERAL1_SMALL", "linux/arm64"},
+		{buildDefaults, "LINUX_CONTAINER", "aws/codebuild/standard:7.0", "BUILD_GENERAL1_SMALL", "linux/amd64"},
+		{buildOptions, "ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0", "BUILD_GENERAL1_SMALL", "linux/arm64"},
 	} {
 		tpl, _ := tc.fixture.Template(t)
 		cdktest.HasResourceProperties(t, tpl, "AWS::CodeBuild::Project", map[string]any{
@@ -341,11 +341,11 @@ func TestPlatform(t *testing.T) {
 }
 
 func TestContainerNames(t *testing.T) {
-	_, j := withToken.Template(t)
-	if !hasEnv(t, withToken, assertions.Match_ObjectLike(&map[string]any{"Name": "CONTAINER_NAME", "Value": testContainer})) {
+	_, j := buildOptions.Template(t)
+	if !hasEnv(t, buildOptions, assertions.Match_ObjectLike(&map[string]any{"Name": "CONTAINER_NAME", "Value": testContainer})) {
 		t.Errorf("want CONTAINER_NAME the first of ContainerNames, %s", testContainer)
 	}
-	if !hasEnv(t, withToken, assertions.Match_ObjectLike(&map[string]any{"Name": "CONTAINER_NAMES", "Value": testContainer + " worker"})) {
+	if !hasEnv(t, buildOptions, assertions.Match_ObjectLike(&map[string]any{"Name": "CONTAINER_NAMES", "Value": testContainer + " worker"})) {
 		t.Errorf("want CONTAINER_NAMES each name once: %q", testContainer+" worker")
 	}
 	want := []string{build.OutputFile, "imagedefinitions-" + testContainer + ".json", "imagedefinitions-worker.json"}
@@ -355,7 +355,7 @@ func TestContainerNames(t *testing.T) {
 	if got := build.DefinitionsFile("worker"); got != "imagedefinitions-worker.json" {
 		t.Errorf("DefinitionsFile(worker) = %s", got)
 	}
-	plainTpl, _ := plain.Template(t)
+	plainTpl, _ := buildDefaults.Template(t)
 	if !cdktest.ResourcePropertiesCountIs(t, plainTpl, "AWS::CodeBuild::Project", map[string]any{
 		"Environment": assertions.Match_ObjectLike(&map[string]any{"EnvironmentVariables": assertions.Match_ArrayWith(&[]any{
 			assertions.Match_ObjectLike(&map[string]any{"Name": "CONTAINER_NAMES"}),
@@ -392,7 +392,7 @@ func TestBadProps(t *testing.T) {
 // post_build runs even when the build phase failed; its first command must
 // stop the push then.
 func TestPushGuard(t *testing.T) {
-	_, j := plain.Template(t)
+	_, j := buildDefaults.Template(t)
 	post := buildspec(t, j).Phases["post_build"].Commands
 	if len(post) == 0 || !strings.Contains(post[0], "CODEBUILD_BUILD_SUCCEEDING") || !strings.Contains(post[0], "exit 1") {
 		t.Fatalf("post_build does not start with the push guard: %q", post)

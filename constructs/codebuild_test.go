@@ -205,7 +205,7 @@ func (r result) called(prefix string) int {
 // CodeBuild runs them, and the buildspec's environment.
 func deployedPhases(t *testing.T) ([]phase, deployedSpec) {
 	t.Helper()
-	_, j := plain.Template(t)
+	_, j := buildDefaults.Template(t)
 	spec := buildspec(t, j)
 	var phases []phase
 	for _, name := range []string{"install", "pre_build", "build", "post_build"} {
