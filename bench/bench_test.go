@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"cicd/internal/gobundle"
 )
 
 func TestParseStat(t *testing.T) {
@@ -34,13 +36,10 @@ func TestMedian(t *testing.T) {
 	}
 }
 
-// The size is measured on the binary the stack deploys: the flags come from
-// the bundler's source.
+// The size is measured on the binary the stack deploys: the environment and
+// flags come from the bundler.
 func TestBundlingFlags(t *testing.T) {
-	env, flags, err := bundlingFlags("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, flags := gobundle.Env(), gobundle.Args("lambda/validator", "bootstrap")
 	if env["GOARCH"] != "arm64" || env["CGO_ENABLED"] != "0" || env["GOOS"] != "linux" {
 		t.Errorf("env %v", env)
 	}

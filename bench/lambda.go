@@ -5,9 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"hash/crc32"
 	"io"
 	"net"
@@ -23,53 +20,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
 
-// bundlingFlags reads the build environment and flags of the validator
-// asset from internal/gobundle/gobundle.go, so the size measured here is
-// the size of what the stack deploys.
-func bundlingFlags(root string) (env map[string]string, flags []string, err error) {
-	path := filepath.Join(root, "internal", "gobundle", "gobundle.go")
-	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	unquote := func(e ast.Expr) string {
-		if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-			s, _ := strconv.Unquote(lit.Value)
-			return s
-		}
-		return ""
-	}
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || len(vs.Values) != 1 {
-			return true
-		}
-		lit, ok := vs.Values[0].(*ast.CompositeLit)
-		if !ok {
-			return true
-		}
-		switch vs.Names[0].Name {
-		case "buildEnv":
-			env = map[string]string{}
-			for _, el := range lit.Elts {
-				if kv, ok := el.(*ast.KeyValueExpr); ok {
-					env[unquote(kv.Key)] = unquote(kv.Value)
-				}
-			}
-		case "buildFlags":
-			for _, el := range lit.Elts {
-				flags = append(flags, unquote(el))
-			}
-		}
-		return true
-	})
-	if env == nil || flags == nil {
-		return nil, nil, fmt.Errorf("%s: buildEnv or buildFlags not found", path)
-	}
-	return env, flags, nil
-}
+	"cicd/internal/gobundle"
+)
 
 // lambdaBuild is one build of the validator.
 type lambdaBuild struct {
@@ -80,10 +33,9 @@ type lambdaBuild struct {
 }
 
 func (b *bench) buildValidator(goarch string) (lambdaBuild, error) {
-	env, flags, err := bundlingFlags(b.root)
-	if err != nil {
-		return lambdaBuild{}, err
-	}
+	// The environment and flags of the bundler itself (internal/gobundle), so
+	// that the size measured here is the size of what the stack deploys.
+	env := gobundle.Env()
 	// A fresh output path, as the bundler's: go build skips the link when
 	// the file is already up to date.
 	out := filepath.Join(b.work, "bootstrap-"+goarch)
@@ -101,8 +53,7 @@ func (b *bench) buildValidator(goarch string) (lambdaBuild, error) {
 		}
 		cmdEnv = append(cmdEnv, k+"="+v)
 	}
-	args := append(append([]string{"build"}, flags...), "-o", out, "./lambda/validator")
-	r, err := measure(b.root, cmdEnv, "go", args...)
+	r, err := measure(b.root, cmdEnv, "go", gobundle.Args("lambda/validator", out)...)
 	if err != nil {
 		return lambdaBuild{}, err
 	}

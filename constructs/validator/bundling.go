@@ -24,10 +24,6 @@ type goBundler struct {
 	bundler gobundle.Bundler
 }
 
-func newBundler(moduleDir string) *goBundler {
-	return &goBundler{gobundle.Bundler{ModuleDir: moduleDir, Pkg: PackagePath, Cache: gobundle.UserCache(bundleCacheName)}}
-}
-
 // TryBundle answers false only when Go is not installed, so CDK falls back
 // to Docker; a compile error is printed and leaves the output empty, which
 // fails synthesis with CDK's own message.
@@ -35,7 +31,9 @@ func (b *goBundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *boo
 	return jsii.Bool(b.bundler.Bundle(*outputDir))
 }
 
-func (b *goBundler) options() *awscdk.BundlingOptions {
+// bundlingOptions bundles with b, locally, or with Go's Docker image where
+// Go is not installed.
+func bundlingOptions(b gobundle.Bundler) *awscdk.BundlingOptions {
 	env := map[string]*string{}
 	for k, v := range gobundle.Env() {
 		env[k] = jsii.String(v)
@@ -45,8 +43,8 @@ func (b *goBundler) options() *awscdk.BundlingOptions {
 	env["GOPATH"] = jsii.String("/tmp/go")
 	return &awscdk.BundlingOptions{
 		Image:       awscdk.DockerImage_FromRegistry(jsii.String(dockerImage)),
-		Command:     jsii.Strings("bash", "-c", gobundle.Script(b.bundler.Pkg, "/asset-output/bootstrap")),
+		Command:     jsii.Strings("bash", "-c", gobundle.Script(b.Pkg, "/asset-output/bootstrap")),
 		Environment: &env,
-		Local:       b,
+		Local:       &goBundler{b},
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"cicd/constructs/encryption"
 	"cicd/constructs/history"
 	"cicd/constructs/registry"
+	"cicd/internal/gobundle"
 	"cicd/internal/gomod"
 	"cicd/internal/suppress"
 )
@@ -322,14 +323,14 @@ func assetCode(moduleDir string) (awslambda.Code, error) {
 		}
 		moduleDir = root
 	}
-	bundler := newBundler(moduleDir)
-	hash, err := bundler.bundler.SourceHash()
+	bundler := gobundle.Bundler{ModuleDir: moduleDir, Pkg: PackagePath, Cache: gobundle.UserCache(bundleCacheName)}
+	hash, err := bundler.SourceHash()
 	if err != nil {
 		return nil, err
 	}
 	return awslambda.Code_FromAsset(jsii.String(moduleDir), &awss3assets.AssetOptions{
 		AssetHashType: awscdk.AssetHashType_CUSTOM,
 		AssetHash:     jsii.String(hash),
-		Bundling:      bundler.options(),
+		Bundling:      bundlingOptions(bundler),
 	}), nil
 }

@@ -37,11 +37,17 @@ func Env() map[string]string {
 	return maps.Clone(buildEnv)
 }
 
-// Script is the shell command that builds package pkg into out with the
-// build's flags, for a container with Go and the module as its working
-// folder (the Docker fallback), where Env is the environment.
+// Args are go's arguments that build package pkg (a folder relative to the
+// module) into out with the build's flags, in the module's folder and with
+// Env in the environment.
+func Args(pkg, out string) []string {
+	return slices.Concat([]string{"build"}, buildFlags, []string{"-o", out, "./" + pkg})
+}
+
+// Script is Args as a shell command, for a container with Go and the module
+// as its working folder (the Docker fallback), where Env is the environment.
 func Script(pkg, out string) string {
-	return "go build " + shellJoin(buildFlags) + " -o " + out + " ./" + pkg
+	return "go " + shellJoin(Args(pkg, out))
 }
 
 // Bundler builds package Pkg (a folder relative to ModuleDir, such as
@@ -72,8 +78,7 @@ func (b *Bundler) Bundle(outputDir string) bool {
 	if b.Cache.get(key, out) {
 		return true
 	}
-	args := append([]string{"build"}, buildFlags...)
-	args = append(args, "-o", out, "./"+b.Pkg)
+	args := Args(b.Pkg, out)
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = b.ModuleDir
 	cmd.Env = env
