@@ -21,6 +21,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"cicd/constructs/dashboard/body"
 	"cicd/constructs/notifications"
 	"cicd/internal/delivery"
 	"cicd/internal/suppress"
@@ -160,7 +161,7 @@ func New(scope constructs.Construct, id string, props Props) *Dashboard {
 	d.ValidatorErrors.AddAlarmAction(action)
 	d.allowAlarmsToPublish(p)
 
-	var executions []series
+	var executions []body.Execution
 	for _, o := range executionOutcomes {
 		// No target: the dashboard reads the rule's own MatchedEvents metric.
 		rule := awsevents.NewRule(this, jsii.String(o.id), &awsevents.RuleProps{
@@ -173,78 +174,28 @@ func New(scope constructs.Construct, id string, props Props) *Dashboard {
 				Detail:     &map[string]any{"state": o.states},
 			},
 		})
-		executions = append(executions, series{
-			Namespace: "AWS/Events", Name: "MatchedEvents", Dims: map[string]string{"RuleName": *rule.RuleName()},
-			Stat: "Sum", Period: day, Label: o.label,
-		})
+		executions = append(executions, body.Execution{RuleName: *rule.RuleName(), Label: o.label})
 	}
 
-	region := *awscdk.Aws_REGION()
-	alarmArns := make([]any, 0, len(p.Environments)+1)
-	for _, a := range d.Alarms() {
-		alarmArns = append(alarmArns, *a.AlarmArn())
-	}
-	rows := [][]widget{
-		{text(24, 3, fmt.Sprintf("# Delivery of %s\n"+
-			"From the validator's verdicts (metrics in `%s`, dimensions `%s` and `%s`). Graphs show one point a day; "+
-			"the first row of each environment covers the whole time range. Lead time and time to restore are in hours. "+
-			"The README's \"Delivery metrics\" section gives each formula; `go run ./cmd/history -service %s` prints the same figures from the state table.",
-			p.Service, delivery.Namespace, delivery.DimPipeline, delivery.DimEnvironment, p.Service))},
-		{
-			graph(region, 8, "Pipeline executions by outcome (per day, from CodePipeline's execution events)", executions, nil, true),
-			graph(region, 8, fmt.Sprintf("Gate verdicts before %s: images validated, and rejected by reason (per day)", p.Environments[0]),
-				m.gate(p.Environments[0]), nil, true),
-			graph(region, 8, "Validator errors by environment (per hour)", m.each(p.Environments, delivery.MetricValidatorErrors, "Sum", time.Hour), nil, true),
-		},
-		{{kind: "alarm", width: 24, height: 2 + (len(p.Environments)+1+3)/4, // four alarms a line
-			properties: object{
-				{"title", "Alarms: consecutive failed deployments per environment, validator errors"},
-				{"alarms", alarmArns},
-			}}},
-	}
-	for i, env := range p.Environments {
-		rows = append(rows,
-			[]widget{text(24, 1, "## "+env)},
-			[]widget{
-				{kind: "metric", width: 18, height: 4, properties: object{
-					{"view", "singleValue"},
-					{"title", env + ": the four key delivery metrics over the dashboard's time range"},
-					{"region", region},
-					{"metrics", metricsJSON(m.headline(env))},
-					{"setPeriodToTimeRange", true},
-				}},
-				{kind: "metric", width: 6, height: 4, properties: object{
-					{"view", "timeSeries"},
-					{"title", fmt.Sprintf("%s: consecutive failed deployments (alarm at %d)", env, p.ConsecutiveFailedDeployments)},
-					{"region", region},
-					{"annotations", object{{"alarms", []any{alarmArns[i]}}}},
-					{"yAxis", object{{"left", axis("", 0)}}},
-				}},
-			},
-			[]widget{
-				graph(region, 6, env+": deployment frequency (successful deployments per day)",
-					[]series{m.series(delivery.MetricDeployments, env, "Sum", day, "deployments")}, nil, false),
-				graph(region, 6, env+": lead time for changes, commit to DEPLOYED (hours, p50 and p90 per day)",
-					[]series{
-						m.hours("lt50", delivery.MetricLeadTime, env, "p50", "lead time p50"),
-						m.hours("lt90", delivery.MetricLeadTime, env, "p90", "lead time p90"),
-					}, axis("hours", 0), false),
-				graph(region, 6, env+": change failure rate (% of deployments that failed, per day)",
-					[]series{m.failureRate(env, day)}, axis("%", 100), false),
-				graph(region, 6, env+": time to restore, first DEPLOY_FAILED to next DEPLOYED (hours, p50 and max per day)",
-					[]series{
-						m.hours("ttr50", delivery.MetricTimeToRestore, env, "p50", "time to restore p50"),
-						m.hours("ttrmax", delivery.MetricTimeToRestore, env, "Maximum", "time to restore max"),
-					}, axis("hours", 0), false),
-			},
-		)
+	alarms := make([]string, len(d.FailedDeployments))
+	for i, a := range d.FailedDeployments {
+		alarms[i] = *a.AlarmArn()
 	}
 	// The CloudFormation resource at the path (and so with the logical ID)
 	// that CDK's Dashboard construct gave it.
 	d.Dashboard = awscloudwatch.NewCfnDashboard(constructs.NewConstruct(this, jsii.String("Resource")), jsii.String("Resource"),
 		&awscloudwatch.CfnDashboardProps{
 			DashboardName: jsii.String(p.Name),
-			DashboardBody: jsii.String(bodyJSON(fmt.Sprintf("-P%dD", int(p.TimeRange.Hours()/24)), rows)),
+			DashboardBody: jsii.String(body.JSON(body.Props{
+				Service:                      p.Service,
+				Environments:                 p.Environments,
+				Region:                       *awscdk.Aws_REGION(),
+				FailedDeploymentAlarms:       alarms,
+				ValidatorErrorsAlarm:         *d.ValidatorErrors.AlarmArn(),
+				ConsecutiveFailedDeployments: p.ConsecutiveFailedDeployments,
+				Executions:                   executions,
+				TimeRange:                    p.TimeRange,
+			})),
 		})
 	// CloudFormation takes Tags on a dashboard (CDK's resource has them, so
 	// the stack's tags reach it); cfn-lint's schema does not know them yet.
@@ -305,7 +256,7 @@ func (m metrics) period(d time.Duration) awscdk.Duration {
 // dims are the dimensions of env's delivery metrics, as CDK takes them.
 func (m metrics) dims(env string) *map[string]*string {
 	dims := map[string]*string{}
-	for name, value := range m.dimsOf(env) {
+	for name, value := range body.Dimensions(m.service, env) {
 		dims[name] = jsii.String(value)
 	}
 	return &dims
@@ -324,103 +275,6 @@ func (m metrics) metric(name, env, stat string, period time.Duration, label stri
 		props.Label = jsii.String(label)
 	}
 	return awscloudwatch.NewMetric(props)
-}
-
-// series is one delivery metric of env, for a widget.
-func (m metrics) series(name, env, stat string, period time.Duration, label string) series {
-	return series{Namespace: delivery.Namespace, Name: name, Dims: m.dimsOf(env), Stat: stat, Period: period, Label: label}
-}
-
-// dimsOf are the dimensions of env's delivery metrics.
-func (m metrics) dimsOf(env string) map[string]string {
-	return map[string]string{delivery.DimPipeline: m.service, delivery.DimEnvironment: env}
-}
-
-// each is one metric per environment, labelled with the environment.
-func (m metrics) each(envs []string, name, stat string, period time.Duration) []series {
-	var out []series
-	for _, env := range envs {
-		out = append(out, m.series(name, env, stat, period, env))
-	}
-	return out
-}
-
-// gate is the gate's validations and its rejections, one line per class.
-func (m metrics) gate(env string) []series {
-	out := []series{m.series(delivery.MetricGateValidations, env, "Sum", day, "validated")}
-	for _, r := range delivery.RejectionReasons {
-		s := m.series(delivery.MetricGateRejections, env, "Sum", day, "rejected: "+string(r))
-		s.Dims[delivery.DimReason] = string(r)
-		out = append(out, s)
-	}
-	return out
-}
-
-// hours is a seconds metric shown in hours.
-func (m metrics) hours(id, name, env, stat, label string) series {
-	return series{
-		Expression: id + "/3600",
-		Using:      map[string]series{id: m.series(name, env, stat, day, label)},
-		Label:      label,
-		Period:     day,
-	}
-}
-
-// failureRate is 100 * failed / (deployed + failed), in percent.
-func (m metrics) failureRate(env string, period time.Duration) series {
-	return series{
-		Expression: "100 * cfrfailed / (cfrdeployed + cfrfailed)",
-		Using: map[string]series{
-			"cfrfailed":   m.series(delivery.MetricFailedDeployments, env, "Sum", period, "failed"),
-			"cfrdeployed": m.series(delivery.MetricDeployments, env, "Sum", period, "deployed"),
-		},
-		Label:  "change failure rate %",
-		Period: period,
-	}
-}
-
-// headline is the single-value row: the four figures over the time range.
-func (m metrics) headline(env string) []series {
-	return []series{
-		m.series(delivery.MetricDeployments, env, "Sum", day, "Deployments"),
-		m.hours("hlt50", delivery.MetricLeadTime, env, "p50", "Lead time p50 (hours)"),
-		m.failureRate(env, day),
-		m.hours("httr50", delivery.MetricTimeToRestore, env, "p50", "Time to restore p50 (hours)"),
-	}
-}
-
-// graph is a time series widget, six units high; a nil yAxis is axis("", 0).
-func graph(region string, width int, title string, left []series, yAxis object, stacked bool) widget {
-	if yAxis == nil {
-		yAxis = axis("", 0)
-	}
-	return widget{kind: "metric", width: width, height: 6, properties: object{
-		{"view", "timeSeries"},
-		{"title", title},
-		{"region", region},
-		{"stacked", stacked},
-		{"metrics", metricsJSON(left)},
-		{"yAxis", object{{"left", yAxis}}},
-	}}
-}
-
-// axis is a left axis from 0, without units, with a label and a maximum
-// where they are given.
-func axis(label string, maximum int) object {
-	var a object
-	if label != "" {
-		a = append(a, field{"label", label})
-	}
-	if maximum > 0 {
-		a = append(a, field{"max", maximum})
-	}
-	return append(a, field{"min", 0}, field{"showUnits", false})
-}
-
-func text(width, height int, markdown string) widget {
-	return widget{kind: "text", width: width, height: height, properties: object{
-		{"markdown", markdown}, {"background", "transparent"},
-	}}
 }
 
 // pascal turns an environment name (lowercase letters, digits, hyphens)
