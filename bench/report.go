@@ -452,8 +452,56 @@ func breakdownSection(w *strings.Builder, r *results) {
 			column[breakdownRow]{fmt.Sprintf("Go, %d", n), func(b breakdownRow) string { return cell(scaleKey("go", n), b.goPart) }},
 			column[breakdownRow]{fmt.Sprintf("TypeScript, %d", n), func(b breakdownRow) string { return cell(scaleKey("ts", n), b.tsPart) }})
 	}
-	fmt.Fprintf(w, "\nWhere the synth time goes, at %s pipelines: the Go app's own timings (`%s`) and aws-cdk-lib's performance counters (`-c @aws-cdk/core.slowSynthThreshold=0`). The validator's asset is staged during construction (one copy from the bundle cache per synth).\n\n", joinInts(ns, " and "), appTimingsEnv)
+	lo, hi := ns[0], ns[len(ns)-1]
+	perAdded := func(lang string, part func(s synthRun) (float64, bool)) string {
+		if x, ok := r.marginalPart(lang, part); ok {
+			return fmt.Sprintf("%.2f", x)
+		}
+		return "-"
+	}
+	if len(ns) > 1 {
+		cols = append(cols,
+			column[breakdownRow]{fmt.Sprintf("Go, per added resource, %d to %d", lo, hi), func(b breakdownRow) string { return perAdded("go", b.goPart) }},
+			column[breakdownRow]{fmt.Sprintf("TypeScript, per added resource, %d to %d", lo, hi), func(b breakdownRow) string { return perAdded("ts", b.tsPart) }})
+	}
+	fmt.Fprintf(w, "\nWhere the synth time goes, at %s pipelines: the Go app's own timings (`%s`) and aws-cdk-lib's performance counters (`-c @aws-cdk/core.slowSynthThreshold=0`). The validator's asset is staged during construction (one copy from the bundle cache per synth). The last columns divide the difference of the medians between the smallest and the largest app by the resources added.\n\n", joinInts(ns, " and "), appTimingsEnv)
 	writeTable(w, cols, breakdownRows)
+	goSynth, ok1 := r.marginalPart("go", appTiming("synth"))
+	tsSynth, ok2 := r.marginalPart("ts", counter("phase:Synthesis"))
+	if ts := r.marginal("ts"); ok1 && ok2 && len(ts) > 0 {
+		budget := marginalRatioTarget * 1000 * median(ts)
+		fmt.Fprintf(w, "\nPer added resource, aws-cdk-lib's synthesis alone (it runs in the kernel and calls nothing in Go) costs the Go app %.2f ms and the TypeScript twin %.2f ms. The marginal target allows the Go app %.2f ms a resource for its whole synth (%.2fx TypeScript's %.2f ms above)", goSynth, tsSynth, budget, marginalRatioTarget, budget/marginalRatioTarget)
+		if goSynth > budget {
+			w.WriteString(": the synthesis of the Go app's resources alone exceeds it, whatever the construction costs.\n")
+		} else {
+			w.WriteString(".\n")
+		}
+	}
+}
+
+// marginalPart is what one more resource adds to a part of the synth, from
+// the smallest to the largest app of lang: the difference of the part's
+// medians over the difference of the resources.
+func (r *results) marginalPart(lang string, part func(s synthRun) (float64, bool)) (float64, bool) {
+	if len(r.Scale) < 2 {
+		return 0, false
+	}
+	lo, hi := r.Synth[scaleKey(lang, r.Scale[0])], r.Synth[scaleKey(lang, r.Scale[len(r.Scale)-1])]
+	partMedian := func(runs []synthRun) (float64, bool) {
+		var xs []float64
+		for _, s := range runs {
+			if v, ok := part(s); ok {
+				xs = append(xs, v)
+			}
+		}
+		return median(xs), len(xs) > 0
+	}
+	a, ok1 := partMedian(lo)
+	b, ok2 := partMedian(hi)
+	if !ok1 || !ok2 || hi[0].Resources <= lo[0].Resources {
+		return 0, false
+	}
+	return (b - a) / float64(hi[0].Resources-lo[0].Resources), true
 }
 
 // testRow is one package of the go test table.
