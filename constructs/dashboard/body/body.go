@@ -60,8 +60,13 @@ const day = 24 * time.Hour
 
 // JSON is the dashboard's body: the service's title, the pipeline's
 // executions, the gate's verdicts and the validator's errors, the alarms,
-// then per environment its four key delivery metrics.
+// then per environment its four key delivery metrics. Props without an
+// environment, or without one alarm per environment, panic with one line.
 func JSON(p Props) string {
+	if len(p.Environments) == 0 || len(p.FailedDeploymentAlarms) != len(p.Environments) {
+		panic(fmt.Sprintf("dashboard body: %d environments and %d failed-deployment alarms, want one alarm per environment and at least one environment",
+			len(p.Environments), len(p.FailedDeploymentAlarms)))
+	}
 	m := metrics{service: p.Service}
 	region := p.Region
 	var executions []series

@@ -1,6 +1,10 @@
 package body
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // A metric drawn on its own and used by an expression is one line, visible,
 // with the expression's id; the expression's other metrics follow it,
@@ -42,5 +46,29 @@ func TestLayoutWrapsAtTheGridWidth(t *testing.T) {
 		`{"type":"text","width":6,"height":1,"x":0,"y":9,"properties":{}}]}`
 	if body != want {
 		t.Errorf("body:\n%s\nwant:\n%s", body, want)
+	}
+}
+
+// A body needs an alarm for each environment, and an environment.
+func TestJSONWantsAnAlarmPerEnvironment(t *testing.T) {
+	for _, p := range []Props{
+		{Service: "orders", Environments: []string{"dev", "prod"}, FailedDeploymentAlarms: []string{"arn:dev"}, TimeRange: day},
+		{Service: "orders", TimeRange: day},
+	} {
+		func() {
+			defer func() {
+				if r := fmt.Sprint(recover()); !strings.HasPrefix(r, "dashboard body: ") || strings.Contains(r, "\n") {
+					t.Errorf("JSON(%+v) panicked with %q, want one line on the environments and their alarms", p, r)
+				}
+			}()
+			JSON(p)
+		}()
+	}
+	body := JSON(Props{Service: "orders", Environments: []string{"dev"}, FailedDeploymentAlarms: []string{"arn:dev"},
+		ValidatorErrorsAlarm: "arn:validator", TimeRange: 14 * day})
+	for _, want := range []string{`"start":"-P14D"`, `"alarms":["arn:dev","arn:validator"]`, `"annotations":{"alarms":["arn:dev"]}`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %s:\n%s", want, body)
+		}
 	}
 }
