@@ -306,22 +306,23 @@ func sameReport(a, b jsonReport) bool {
 	return js(a) == js(b)
 }
 
-// TestLargeHistoryIsReadByQueriesOnly: a thousand outcomes in three
-// environments come back complete, page after page, and the command calls
-// Query (and GetParameter) only: never Scan.
+// TestLargeHistoryIsReadByQueriesOnly: outcomes in three environments come
+// back complete, page after page (eight pages each), and the command calls
+// Query (and GetParameter) only: never Scan. What is large is the number of
+// pages, not of outcomes: moto takes milliseconds an item.
 func TestLargeHistoryIsReadByQueriesOnly(t *testing.T) {
 	db := dynamodb.NewFromConfig(localConfig(t, nil))
 	const service, table = "billing", "cicd-billing-history"
 	createTable(t, db, table)
 	envs := []string{"dev", "staging", "prod"}
-	const perEnv, pageSize = 300, 40
+	const perEnv, before, pageSize = 120, 20, 16
 	var all []delivery.Record
 	want := map[string]bool{}
 	deployed := map[string]int{}
 	for _, env := range envs {
-		for i := range perEnv + 60 {
-			// 60 before the period, the rest spread over it; every tenth a failure.
-			hours := float64(i-60)*(719.0/perEnv) + 0.5
+		for i := range perEnv + before {
+			// Some before the period, the rest spread over it; every tenth a failure.
+			hours := float64(i-before)*(719.0/perEnv) + 0.5
 			status := delivery.StatusDeployed
 			if i%10 == 9 {
 				status = delivery.StatusDeployFailed
