@@ -435,16 +435,10 @@ func breakdownSection(w *strings.Builder, r *results) {
 	}
 	ns := r.Scale
 	cell := func(key string, part func(s synthRun) (float64, bool)) string {
-		var xs []float64
-		for _, s := range r.Synth[key] {
-			if v, ok := part(s); ok {
-				xs = append(xs, v)
-			}
+		if x, ok := partMedian(r.Synth[key], part); ok {
+			return fmt.Sprintf("%.0f", x)
 		}
-		if len(xs) == 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.0f", median(xs))
+		return "-"
 	}
 	cols := []column[breakdownRow]{{"ms, medians", func(b breakdownRow) string { return b.what }}}
 	for _, n := range ns {
@@ -479,6 +473,18 @@ func breakdownSection(w *strings.Builder, r *results) {
 	}
 }
 
+// partMedian is the median of a part of the synth over the runs that
+// measured it; ok is false when none did.
+func partMedian(runs []synthRun, part func(s synthRun) (float64, bool)) (float64, bool) {
+	var xs []float64
+	for _, s := range runs {
+		if v, ok := part(s); ok {
+			xs = append(xs, v)
+		}
+	}
+	return median(xs), len(xs) > 0
+}
+
 // marginalPart is what one more resource adds to a part of the synth, from
 // the smallest to the largest app of lang: the difference of the part's
 // medians over the difference of the resources.
@@ -487,17 +493,8 @@ func (r *results) marginalPart(lang string, part func(s synthRun) (float64, bool
 		return 0, false
 	}
 	lo, hi := r.Synth[scaleKey(lang, r.Scale[0])], r.Synth[scaleKey(lang, r.Scale[len(r.Scale)-1])]
-	partMedian := func(runs []synthRun) (float64, bool) {
-		var xs []float64
-		for _, s := range runs {
-			if v, ok := part(s); ok {
-				xs = append(xs, v)
-			}
-		}
-		return median(xs), len(xs) > 0
-	}
-	a, ok1 := partMedian(lo)
-	b, ok2 := partMedian(hi)
+	a, ok1 := partMedian(lo, part)
+	b, ok2 := partMedian(hi, part)
 	if !ok1 || !ok2 || hi[0].Resources <= lo[0].Resources {
 		return 0, false
 	}
